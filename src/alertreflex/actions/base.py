@@ -1,0 +1,100 @@
+"""The action plugin interface.
+
+An action type is a subclass of :class:`Action` registered under the entry-point group
+``alertreflex.actions``; the built-in ``exec`` and ``http`` are registered the same way
+in alertreflex's own ``pyproject.toml``. Its ``Params`` model validates a step's
+parameters twice: when the config loads (the raw values, templates not yet rendered,
+so that structural mistakes are caught early) and before every execution (the
+rendered values).
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from alertreflex.core.models import Trigger
+
+ENTRY_POINT_GROUP = "alertreflex.actions"
+
+
+class ActionParams(BaseModel):
+    """Base for parameter models: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+P = TypeVar("P", bound=ActionParams)
+
+
+class StepOutcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass
+class StepResult:
+    """What one step did. ``output`` is capped by the caller's ``output_limit``."""
+
+    outcome: StepOutcome
+    summary: str
+    exit_code: int | None = None
+    output: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """Everything an action may know about the run it is part of."""
+
+    run_id: str
+    reflex: str
+    team: str
+    trigger: Trigger
+    alert: dict[str, Any]
+    notification: dict[str, Any]
+    output_limit: int = 64 * 1024
+
+
+class Action(ABC, Generic[P]):
+    """One action type. Instantiated once per engine and shared by all runs."""
+
+    type_name: ClassVar[str]
+    Params: ClassVar[type[ActionParams]]
+
+    def describe(self, params: P) -> str:
+        """A one-line human description of a rendered step, for logs and ``test``."""
+        return f"{self.type_name} {params.model_dump_json(exclude_defaults=True, by_alias=True)}"
+
+    @abstractmethod
+    async def execute(self, params: P, ctx: ActionContext) -> StepResult:
+        """Run the step. Must not raise for expected failures: return a failed result."""
+
+    async def close(self) -> None:
+        """Release shared resources (clients, pools) at shutdown."""
+
+
+class UnknownActionError(LookupError):
+    pass
+
+
+def params_models(types: dict[str, type[Action[Any]]]) -> dict[str, type[BaseModel]]:
+    """What the config loader needs of each action type: its parameter model."""
+    return {name: cls.Params for name, cls in types.items()}
+
+
+def load_action_types() -> dict[str, type[Action[Any]]]:
+    """All action types registered under the entry-point group, by name."""
+    found: dict[str, type[Action[Any]]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        cls = ep.load()
+        if not (isinstance(cls, type) and issubclass(cls, Action)):
+            raise TypeError(f"entry point {ep.name} = {ep.value} is not an Action subclass")
+        found[ep.name] = cls
+    return found

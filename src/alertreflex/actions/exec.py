@@ -1,0 +1,380 @@
+"""The ``exec`` action: run a program with an argv list, never through a shell.
+
+The alert reaches the program three ways, none of which is ever parsed by a shell:
+templated values rendered into single argv elements, ``ALERT_*`` environment
+variables, and the whole context as JSON on stdin.
+
+Process handling, in order:
+
+1. The child starts in its own session, so it leads a new process group whose id is
+   its pid: everything it spawns (unless it calls ``setsid`` itself) can be killed at
+   once with ``os.killpg``.
+2. stdin is written without ever waiting on the child: a command that never reads
+   its stdin cannot block the step.
+3. stdout and stderr are consumed as they arrive, each kept up to the run's output
+   limit; the rest is read, counted and discarded, so a chatty child never stalls on
+   a full pipe.
+4. On timeout the whole group gets SIGKILL.
+5. When the main process has exited, whatever is left in its group gets SIGKILL too.
+6. The step waits a bounded time for the output pipes to close: a process that
+   escaped the group (``setsid``, ``nohup ... &`` with a new session) may hold them
+   open forever.
+
+This is built on ``loop.subprocess_exec`` with a small protocol rather than
+``asyncio.create_subprocess_exec``: on Python 3.11, ``Process.wait()`` only returns
+once every pipe is closed, so with streams there is no way to learn that the main
+process has exited while a grandchild still holds stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+from typing import Annotated, Any, ClassVar
+
+import orjson
+from pydantic import Field, field_validator
+
+from alertreflex.actions._output import CappedBuffer
+from alertreflex.actions.base import Action, ActionContext, ActionParams, StepOutcome, StepResult
+from alertreflex.core.durations import format_duration
+from alertreflex.core.types import Duration
+
+# Copied from the server's environment when set; nothing else of it leaks to commands.
+BASE_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER")
+RESERVED_ENV_PREFIX = "ALERTREFLEX_"
+# Linux's MAX_ARG_STRLEN: the longest single "NAME=value" string execve accepts.
+MAX_ENV_STRING = 128 * 1024
+
+_NOT_ENV_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]")
+
+
+def env_name(name: str) -> str:
+    """A label or annotation name as an environment variable suffix: ``a.b-c`` -> ``A_B_C``."""
+    return _NOT_ENV_NAME_CHAR.sub("_", name).upper()
+
+
+class ExecParams(ActionParams):
+    """Parameters of an ``exec`` step."""
+
+    command: list[str] = Field(
+        min_length=1,
+        description=(
+            "The program and its arguments, as a list. No shell is involved: each element "
+            "(after template rendering) is passed to the program as exactly one argument. "
+            "A program without a slash is looked up on PATH."
+        ),
+        examples=[["/usr/local/bin/restart-worker", "--host", "{{ alert.labels.instance }}"]],
+    )
+    timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default="30s",
+        validate_default=True,
+        description=(
+            "How long the command may run. On expiry its whole process group is killed "
+            "with SIGKILL and the step is timed_out."
+        ),
+    )
+    env: dict[str, str] = Field(
+        default={},
+        description=(
+            "Extra environment variables, set after (and so overriding) the ALERT_* "
+            "variables. Names starting with ALERTREFLEX_ are reserved. The command does "
+            "not inherit the server's environment, only PATH, HOME, LANG, LC_ALL, TZ "
+            "and USER."
+        ),
+    )
+    cwd: str | None = Field(
+        default=None,
+        description="Working directory of the command; by default the server's own.",
+    )
+    success_exit_codes: list[int] = Field(
+        default=[0],
+        min_length=1,
+        description="Exit codes that count as success.",
+    )
+
+    @field_validator("command")
+    @classmethod
+    def _program_not_empty(cls, value: list[str]) -> list[str]:
+        if not value[0]:
+            raise ValueError("the program (command[0]) must not be empty")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _valid_env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name or "=" in name or "\0" in name:
+                raise ValueError(
+                    f"invalid environment variable name {name!r}: it must be non-empty "
+                    "and contain neither '=' nor a NUL byte"
+                )
+            if name.upper().startswith(RESERVED_ENV_PREFIX):
+                raise ValueError(
+                    f"environment variable {name!r} is reserved: alertreflex sets the "
+                    f"{RESERVED_ENV_PREFIX}* variables itself"
+                )
+        return value
+
+
+class _ExecProtocol(asyncio.SubprocessProtocol):
+    """Collects capped stdout/stderr and reports exit and pipe closure separately."""
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.stdout = CappedBuffer(limit)
+        self.stderr = CappedBuffer(limit)
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.pipes_closed: asyncio.Future[None] = loop.create_future()
+        self._open_pipes = {1, 2}
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 1:
+            self.stdout.feed(data)
+        elif fd == 2:
+            self.stderr.feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._open_pipes.discard(fd)
+        if not self._open_pipes:
+            _resolve(self.pipes_closed)
+
+    def process_exited(self) -> None:
+        _resolve(self.exited)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        _resolve(self.exited)
+        _resolve(self.pipes_closed)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _kill_group(pgid: int) -> None:
+    # ESRCH: the group is already empty. EPERM: on some systems a group made only of
+    # zombies cannot be signalled. Neither leaves anything for us to do.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _exit_summary(code: int) -> str:
+    if code >= 0:
+        return f"exit {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+class ExecAction(Action[ExecParams]):
+    """Runs a program (argv list, no shell) with the alert in its environment and stdin."""
+
+    type_name: ClassVar[str] = "exec"
+    Params: ClassVar[type[ActionParams]] = ExecParams
+
+    #: After the main process exits (and its group is killed), how long to keep
+    #: reading output from processes that escaped the group before giving up.
+    pipe_grace: float = 1.0
+    #: After SIGKILL, how long to wait for the main process to be reaped.
+    kill_grace: float = 5.0
+
+    def describe(self, params: ExecParams) -> str:
+        text = f"exec {shlex.join(params.command)}"
+        if params.cwd:
+            text += f" (in {params.cwd})"
+        return text
+
+    def build_env(self, params: ExecParams, ctx: ActionContext) -> tuple[dict[str, str], list[str]]:
+        """The command's environment, and the names left out because they cannot be passed.
+
+        A variable is left out when it contains a NUL byte or is longer than the
+        kernel accepts for one environment string (128 KiB).
+        """
+        candidates: dict[str, str] = {
+            name: os.environ[name] for name in BASE_ENV_VARS if name in os.environ
+        }
+        alert = ctx.alert
+        candidates["ALERT_STATUS"] = _text(alert.get("status"))
+        candidates["ALERT_FINGERPRINT"] = _text(alert.get("fingerprint"))
+        candidates["ALERT_STARTS_AT"] = _text(alert.get("starts_at"))
+        if alert.get("ends_at"):
+            candidates["ALERT_ENDS_AT"] = _text(alert["ends_at"])
+        candidates["ALERT_GENERATOR_URL"] = _text(alert.get("generator_url"))
+        for kind, key in (("LABEL", "labels"), ("ANNOTATION", "annotations")):
+            values = alert.get(key) or {}
+            # Sorted so that two names that map to one variable (``a.b``, ``a_b``)
+            # always resolve the same way.
+            for name in sorted(values):
+                candidates[f"ALERT_{kind}_{env_name(str(name))}"] = _text(values[name])
+        candidates["ALERTREFLEX_RUN_ID"] = ctx.run_id
+        candidates["ALERTREFLEX_REFLEX"] = ctx.reflex
+        candidates["ALERTREFLEX_TEAM"] = ctx.team
+        candidates["ALERTREFLEX_TRIGGER"] = str(ctx.trigger)
+        candidates.update(params.env)
+
+        env: dict[str, str] = {}
+        dropped: list[str] = []
+        for name, value in candidates.items():
+            if _fits_environment(name, value):
+                env[name] = value
+            else:
+                dropped.append(name)
+        return env, dropped
+
+    @staticmethod
+    def stdin_payload(ctx: ActionContext) -> bytes:
+        """The JSON document the command receives on stdin."""
+        document = {
+            "run_id": ctx.run_id,
+            "reflex": ctx.reflex,
+            "team": ctx.team,
+            "trigger": str(ctx.trigger),
+            "alert": ctx.alert,
+            "notification": ctx.notification,
+        }
+        try:
+            return orjson.dumps(document, default=str, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # orjson refuses e.g. an integer beyond 64 bits
+            return json.dumps(document, default=str, skipkeys=True).encode()
+
+    async def execute(self, params: ExecParams, ctx: ActionContext) -> StepResult:
+        for index, arg in enumerate(params.command):
+            if "\0" in arg:
+                return StepResult(
+                    StepOutcome.FAILED,
+                    f"command[{index}] contains a NUL byte, which cannot be passed to a program",
+                )
+        env, env_dropped = self.build_env(params, ctx)
+        details: dict[str, Any] = {}
+        if env_dropped:
+            details["env_dropped"] = env_dropped
+        program = params.command[0]
+        payload = self.stdin_payload(ctx)
+
+        loop = asyncio.get_running_loop()
+        protocol = _ExecProtocol(ctx.output_limit, loop)
+        try:
+            transport, _ = await loop.subprocess_exec(
+                lambda: protocol,
+                *params.command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=params.cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return StepResult(
+                StepOutcome.FAILED, _spawn_error(exc, program, params.cwd), details=details
+            )
+        except ValueError as exc:  # e.g. a NUL byte in cwd
+            return StepResult(StepOutcome.FAILED, f"cannot run {program!r}: {exc}", details=details)
+
+        pgid = transport.get_pid()
+        timed_out = False
+        try:
+            self._feed_stdin(transport, payload)
+
+            await asyncio.wait([protocol.exited], timeout=params.timeout)
+            if not protocol.exited.done():
+                timed_out = True
+                _kill_group(pgid)
+                await asyncio.wait([protocol.exited], timeout=self.kill_grace)
+
+            # The main process is gone, but a child it put in the background (``cmd &``)
+            # may still run: it would hold the output pipes open, so the step would
+            # never see end-of-file, and it would outlive the run unaccounted for.
+            # Kill the rest of the group. (While any member is alive the kernel keeps
+            # the group id reserved, so this cannot hit an unrelated process; when
+            # none is, it fails with ESRCH.)
+            _kill_group(pgid)
+
+            # Processes that left the group (setsid) are out of reach; do not wait on
+            # the pipes they hold for ever.
+            await asyncio.wait([protocol.pipes_closed], timeout=self.pipe_grace)
+            if not protocol.pipes_closed.done():
+                details["pipes_held_open"] = True
+        finally:
+            stdin = transport.get_pipe_transport(0)
+            if isinstance(stdin, asyncio.WriteTransport) and stdin.get_write_buffer_size():
+                # close() would keep flushing stdin into a pipe that an escaped process
+                # may hold open without reading: drop what is left.
+                stdin.abort()
+            if protocol.exited.done():
+                transport.close()
+            else:
+                # Cancelled (shutdown) or the process would not die: leave nothing
+                # behind. Closing now would make the transport reap the child itself,
+                # racing the child watcher; close once the watcher has seen the exit.
+                _kill_group(pgid)
+                protocol.exited.add_done_callback(lambda _: transport.close())
+
+        returncode = transport.get_returncode()
+        details["stderr"] = protocol.stderr.text()
+        output = protocol.stdout.text()
+        if timed_out:
+            summary = f"timed out after {format_duration(params.timeout)}"
+            if returncode is None:
+                summary += " (and did not exit after SIGKILL)"
+            return StepResult(StepOutcome.TIMED_OUT, summary, returncode, output, details)
+        assert returncode is not None  # protocol.exited is done
+        outcome = (
+            StepOutcome.SUCCEEDED if returncode in params.success_exit_codes else StepOutcome.FAILED
+        )
+        return StepResult(outcome, _exit_summary(returncode), returncode, output, details)
+
+    @staticmethod
+    def _feed_stdin(transport: asyncio.SubprocessTransport, payload: bytes) -> None:
+        # The pipe transport buffers what the pipe cannot take yet and writes it as the
+        # child reads, so nothing here waits on the child: a command that never reads
+        # stdin cannot block the step. If the child exits or closes stdin first, the
+        # transport drops the rest quietly.
+        stdin = transport.get_pipe_transport(0)
+        if not isinstance(stdin, asyncio.WriteTransport):
+            return
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            stdin.write(payload)
+            stdin.write_eof()
+
+
+def _fits_environment(name: str, value: str) -> bool:
+    """Whether ``name=value`` can be passed to execve at all.
+
+    A NUL byte would end the C string early; a string that does not encode cannot be
+    passed; one longer than the kernel's per-string limit makes the whole exec fail
+    (E2BIG), and a large annotation must not prevent the command from running: the
+    full alert is on stdin anyway.
+    """
+    if "\0" in name or "\0" in value:
+        return False
+    try:
+        size = len(os.fsencode(name)) + len(os.fsencode(value)) + 2  # '=' and the NUL
+    except UnicodeError:
+        return False
+    return size <= MAX_ENV_STRING
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _spawn_error(exc: OSError, program: str, cwd: str | None) -> str:
+    reason = (exc.strerror or str(exc)).lower()
+    if cwd is not None and exc.filename == cwd and exc.filename != program:
+        return f"cannot use working directory {cwd!r}: {reason}"
+    if isinstance(exc, FileNotFoundError):
+        where = "" if "/" in program else " on PATH"
+        return f"cannot run {program!r}: program not found{where}"
+    if isinstance(exc, PermissionError):
+        return f"cannot run {program!r}: permission denied"
+    return f"cannot run {program!r}: {reason}"

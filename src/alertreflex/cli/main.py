@@ -1,0 +1,34 @@
+"""The ``alertreflex`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from alertreflex import __version__
+from alertreflex.cli import check, runs, serve, testcmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alertreflex",
+        description="Turns Prometheus alerts into automatic, owned, audited operations.",
+        epilog="Run 'alertreflex COMMAND --help' for a command's options and an example.",
+    )
+    parser.add_argument("--version", action="version", version=f"alertreflex {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (serve, check, testcmd, runs):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""``alertreflex runs``: recent runs from a running server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from alertreflex.cli._common import add_command
+from alertreflex.web.server import DEFAULT_LISTEN
+
+
+def register(sub: Any) -> None:
+    p = add_command(
+        sub,
+        "runs",
+        "List recent runs of a running alertreflex, newest first.",
+        "alertreflex runs --reflex threaddump-orange-bucket --limit 20",
+    )
+    p.add_argument(
+        "--url",
+        default=f"http://{DEFAULT_LISTEN}",
+        help=f"alertreflex base URL (default http://{DEFAULT_LISTEN})",
+    )
+    p.add_argument("--reflex", help="only runs of this reflex")
+    p.add_argument(
+        "--state",
+        help="only runs in this state (queued, running, succeeded, "
+        "failed, timed_out, skipped, interrupted)",
+    )
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--show", metavar="RUN_ID", help="print one run in full")
+    p.add_argument("--json", action="store_true", help="print the API's JSON")
+    p.set_defaults(func=run)
+
+
+def _ts(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(r: dict[str, Any]) -> str:
+    if r.get("started_at") is None or r.get("finished_at") is None:
+        return "-"
+    return f"{r['finished_at'] - r['started_at']:.3f}s"
+
+
+def table(runs: list[dict[str, Any]]) -> str:
+    head = ["ID", "CREATED (UTC)", "REFLEX", "TRIGGER", "STATE", "DURATION", "REASON"]
+    rows = [
+        [
+            r["id"],
+            _ts(r["created_at"]),
+            r["reflex"],
+            r["trigger"],
+            r["state"],
+            _duration(r),
+            r["reason"][:60],
+        ]
+        for r in runs
+    ]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [head, *rows]
+    )
+
+
+def show(r: dict[str, Any]) -> str:
+    lines = [
+        f"run {r['id']}: reflex {r['reflex']} ({r['team']}), {r['trigger']}, "
+        f"{r['state']}{' - ' + r['reason'] if r['reason'] else ''}",
+        f"  created {_ts(r['created_at'])}, started {_ts(r['started_at'])}, "
+        f"finished {_ts(r['finished_at'])}, attempts {r['attempts']}",
+        f"  alert {json.dumps(r['alert']['labels'])} starts_at {r['starts_at']}",
+    ]
+    for s in r["steps"]:
+        lines.append(
+            f"  step {s['index']} {s['name']} ({s['action']}): "
+            f"{s.get('outcome', '?')} - {s.get('summary', s.get('error', ''))}"
+        )
+        if s.get("params") is not None:
+            lines.append(f"    params: {json.dumps(s['params'])}")
+        if s.get("output"):
+            lines.extend(f"    | {line}" for line in s["output"].rstrip("\n").splitlines())
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    base = args.url.rstrip("/")
+    try:
+        with httpx.Client(timeout=10) as client:
+            if args.show:
+                resp = client.get(f"{base}/api/v1/runs/{args.show}")
+            else:
+                params = {
+                    k: v
+                    for k, v in (
+                        ("reflex", args.reflex),
+                        ("state", args.state),
+                        ("limit", str(args.limit)),
+                    )
+                    if v
+                }
+                resp = client.get(f"{base}/api/v1/runs", params=params)
+    except httpx.HTTPError as exc:
+        print(f"alertreflex runs: cannot reach {base}: {exc}", file=sys.stderr)
+        return 2
+    if resp.status_code != 200:
+        try:
+            message = resp.json().get("error", resp.text)
+        except ValueError:
+            message = resp.text
+        print(f"alertreflex runs: {resp.status_code}: {message}", file=sys.stderr)
+        return 1
+    data = resp.json()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    elif args.show:
+        print(show(data))
+    else:
+        print(table(data["runs"]) if data["runs"] else "no runs")
+    return 0

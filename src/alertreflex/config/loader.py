@@ -1,0 +1,339 @@
+"""Load and validate the config: one YAML file or a directory of them.
+
+Validation is complete before anything is used: every problem is collected and
+reported as ``file:line: path: message``, and a config with any problem is rejected
+as a whole (a reload then keeps the last good one).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from alertreflex.config.schema import STEP_KEYS, ConfigFile, ReflexConfig, Settings
+from alertreflex.config.yamlfile import LocatedDocument, Path, YamlError, format_path, load_yaml
+from alertreflex.core.index import ReflexIndex
+from alertreflex.core.matchers import Matcher, MatcherError, MatchOp, parse_matcher, parse_matchers
+from alertreflex.core.models import Trigger
+from alertreflex.core.templates import TemplateError, TemplateTree
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:"
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+
+
+class ConfigError(ValueError):
+    """The config is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str
+    params: TemplateTree
+    name: str
+    continue_on_error: bool = False
+
+
+@dataclass(frozen=True)
+class Reflex:
+    name: str
+    team: str
+    description: str
+    matchers: tuple[Matcher, ...]
+    on_firing: tuple[Step, ...]
+    on_resolved: tuple[Step, ...]
+    cooldown: float
+    max_concurrent: int
+    dry_run: bool
+    resolve_delay: float
+    source: str  # "file:line", for messages
+
+    def steps(self, trigger: Trigger) -> tuple[Step, ...]:
+        return self.on_firing if trigger is Trigger.FIRING else self.on_resolved
+
+
+@dataclass
+class Config:
+    settings: Settings
+    reflexes: dict[str, Reflex]
+    files: list[str]
+    secrets: dict[str, str] = field(default_factory=dict)
+    webhook_credentials: tuple[str, str] | None = None  # ("bearer", token) or ("basic", user:pw)
+    index: ReflexIndex[Reflex] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = ReflexIndex(self.reflexes.values(), self.settings.ownership_label)
+
+
+def config_files(path: str | os.PathLike[str]) -> list[FsPath]:
+    """The files a config path stands for: itself, or a directory's *.yml/*.yaml sorted."""
+    p = FsPath(path)
+    if p.is_dir():
+        return sorted(f for f in p.iterdir() if f.suffix in (".yml", ".yaml") and f.is_file())
+    return [p]
+
+
+def load_config(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    action_params: Mapping[str, type[BaseModel]],
+    *,
+    read_secrets: bool = True,
+) -> Config:
+    """Load, merge and validate; raise ConfigError listing every problem.
+
+    ``action_params`` maps each known action type to its parameter model.
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    files: list[FsPath] = []
+    problems: list[Problem] = []
+    for p in paths:
+        if not FsPath(p).exists():
+            problems.append(Problem(str(p), 0, "", "no such file or directory"))
+            continue
+        found = config_files(p)
+        if not found:
+            problems.append(Problem(str(p), 0, "", "directory holds no *.yml or *.yaml file"))
+        files.extend(found)
+    loader = _Loader(action_params, problems)
+    # Settings first (they may sit in any file), then reflexes, which depend on them.
+    parsed = [loaded for f in files if (loaded := loader.parse_file(f)) is not None]
+    for name, doc, cf in parsed:
+        loader.reflexes_of(name, doc, cf)
+    settings = loader.settings or Settings()
+    cfg = Config(settings=settings, reflexes=loader.reflexes, files=[str(f) for f in files])
+    if read_secrets:
+        loader.read_secrets(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+class _Loader:
+    def __init__(
+        self, action_params: Mapping[str, type[BaseModel]], problems: list[Problem]
+    ) -> None:
+        self.action_params = action_params
+        self.problems = problems
+        self.settings: Settings | None = None
+        self.settings_file = ""
+        self.reflexes: dict[str, Reflex] = {}
+
+    def _problem(self, file: str, doc: LocatedDocument, path: Path, message: str) -> None:
+        self.problems.append(Problem(file, doc.line_of(path), format_path(path), message))
+
+    def parse_file(self, f: FsPath) -> tuple[str, LocatedDocument, ConfigFile] | None:
+        name = str(f)
+        try:
+            doc = load_yaml(f.read_text(encoding="utf-8"))
+        except YamlError as exc:
+            self.problems.append(Problem(name, exc.line, "", exc.message))
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problems.append(Problem(name, 0, "", f"cannot read: {exc}"))
+            return None
+        if doc.data is None:
+            return None  # an empty file is a valid, empty config
+        try:
+            parsed = ConfigFile.model_validate(doc.data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                self._problem(name, doc, tuple(err["loc"]), _pydantic_message(err))
+            return None
+        if parsed.settings is not None:
+            if self.settings is not None:
+                self._problem(
+                    name,
+                    doc,
+                    ("settings",),
+                    f"settings are already defined in {self.settings_file}; keep them in one file",
+                )
+            else:
+                self.settings, self.settings_file = parsed.settings, name
+        return name, doc, parsed
+
+    def reflexes_of(self, name: str, doc: LocatedDocument, parsed: ConfigFile) -> None:
+        for i, rc in enumerate(parsed.reflexes):
+            reflex = self._reflex(name, doc, ("reflexes", i), rc)
+            if reflex is None:
+                continue
+            if (other := self.reflexes.get(rc.name)) is not None:
+                self._problem(
+                    name,
+                    doc,
+                    ("reflexes", i, "name"),
+                    f"duplicate reflex name {rc.name!r}, first defined at {other.source}",
+                )
+                continue
+            self.reflexes[rc.name] = reflex
+
+    def _reflex(self, file: str, doc: LocatedDocument, at: Path, rc: ReflexConfig) -> Reflex | None:
+        before = len(self.problems)
+        matchers = self._matchers(file, doc, at, rc)
+        steps = {
+            key: tuple(
+                s
+                for i, raw in enumerate(getattr(rc, key))
+                if (s := self._step(file, doc, (*at, key, i), raw)) is not None
+            )
+            for key in ("on_firing", "on_resolved")
+        }
+        if len(self.problems) > before:
+            return None
+        return Reflex(
+            name=rc.name,
+            team=rc.team,
+            description=rc.description,
+            matchers=tuple(matchers),
+            on_firing=steps["on_firing"],
+            on_resolved=steps["on_resolved"],
+            cooldown=rc.cooldown,
+            max_concurrent=rc.max_concurrent,
+            dry_run=rc.dry_run,
+            resolve_delay=rc.resolve_delay,
+            source=f"{file}:{doc.line_of(at)}",
+        )
+
+    def _matchers(
+        self, file: str, doc: LocatedDocument, at: Path, rc: ReflexConfig
+    ) -> list[Matcher]:
+        out: list[Matcher] = []
+        if isinstance(rc.match, str):
+            try:
+                out = parse_matchers(rc.match)
+            except MatcherError as exc:
+                self._problem(file, doc, (*at, "match"), str(exc))
+        else:
+            for j, text in enumerate(rc.match):
+                try:
+                    out.append(parse_matcher(text))
+                except MatcherError as exc:
+                    self._problem(file, doc, (*at, "match", j), str(exc))
+        label = (self.settings or Settings()).ownership_label
+        for m in out:
+            if m.name == label and m.op is MatchOp.EQUAL and m.value != rc.team:
+                self._problem(
+                    file,
+                    doc,
+                    (*at, "match"),
+                    f"matcher {m} can never match: reflex of team {rc.team!r} only sees "
+                    f"alerts with {label}={rc.team!r}",
+                )
+        return out
+
+    def _step(self, file: str, doc: LocatedDocument, at: Path, raw: dict[str, Any]) -> Step | None:
+        kinds = [k for k in raw if k not in STEP_KEYS]
+        if len(kinds) != 1:
+            known = ", ".join(sorted(self.action_params))
+            what = "no action" if not kinds else f"several actions ({', '.join(kinds)})"
+            self._problem(
+                file,
+                doc,
+                at,
+                f"a step needs exactly one action, found {what}; action types: {known}",
+            )
+            return None
+        kind = kinds[0]
+        model = self.action_params.get(kind)
+        if model is None:
+            known = ", ".join(sorted(self.action_params))
+            self._problem(file, doc, (*at, kind), f"unknown action type {kind!r}; known: {known}")
+            return None
+        params = raw[kind]
+        if not isinstance(params, dict):
+            self._problem(file, doc, (*at, kind), "action parameters must be a mapping")
+            return None
+        try:
+            model.model_validate(params)
+        except ValidationError as exc:
+            for err in exc.errors():
+                self._problem(file, doc, (*at, kind, *err["loc"]), _pydantic_message(err))
+            return None
+        try:
+            tree = TemplateTree(params)
+        except TemplateError as exc:
+            self._problem(file, doc, (*at, kind), str(exc))
+            return None
+        name = raw.get("name", kind)
+        cont = raw.get("continue_on_error", False)
+        if not isinstance(name, str) or not isinstance(cont, bool):
+            self._problem(
+                file, doc, at, "step 'name' must be a string and 'continue_on_error' a boolean"
+            )
+            return None
+        return Step(action=kind, params=tree, name=name, continue_on_error=cont)
+
+    def read_secrets(self, cfg: Config) -> None:
+        where = self.settings_file or (cfg.files[0] if cfg.files else "config")
+        for name, ref in cfg.settings.secrets.items():
+            if ref.env is not None:
+                value = os.environ.get(ref.env)
+                if value is None:
+                    self.problems.append(
+                        Problem(
+                            where,
+                            0,
+                            f"settings.secrets.{name}",
+                            f"environment variable {ref.env} is not set",
+                        )
+                    )
+                    continue
+            else:
+                value = self._read_file(where, f"settings.secrets.{name}.file", ref.file or "")
+                if value is None:
+                    continue
+            cfg.secrets[name] = value
+        auth = cfg.settings.webhook_auth
+        if auth and auth.bearer_token_file:
+            token = self._read_file(
+                where, "settings.webhook_auth.bearer_token_file", auth.bearer_token_file
+            )
+            if token is not None:
+                cfg.webhook_credentials = ("bearer", token)
+        elif auth and auth.basic_auth:
+            pw = self._read_file(
+                where,
+                "settings.webhook_auth.basic_auth.password_file",
+                auth.basic_auth.password_file,
+            )
+            if pw is not None:
+                cfg.webhook_credentials = ("basic", f"{auth.basic_auth.username}:{pw}")
+
+    def _read_file(self, where: str, path: str, filename: str) -> str | None:
+        try:
+            value = FsPath(filename).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            self.problems.append(Problem(where, 0, path, f"cannot read {filename}: {exc.strerror}"))
+            return None
+        if not value:
+            self.problems.append(Problem(where, 0, path, f"{filename} is empty"))
+            return None
+        return value
+
+
+def _pydantic_message(err: Mapping[str, Any]) -> str:
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if err.get("type") == "extra_forbidden":
+        return "unknown field"
+    if err.get("type") == "missing":
+        return "required field is missing"
+    return msg

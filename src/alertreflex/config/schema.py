@@ -1,0 +1,134 @@
+"""The config file schema: pydantic models that also produce the JSON Schema.
+
+Steps are validated in two stages: here only their outer shape (a mapping with one
+action key); the action's own ``Params`` model is applied by the loader, because
+action types come from plugins.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from alertreflex.core.types import Duration
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
+_SIZE_UNITS = {
+    None: 1,
+    "B": 1,
+    "KB": 1000,
+    "KiB": 1024,
+    "MB": 10**6,
+    "MiB": 1024**2,
+    "GB": 10**9,
+    "GiB": 1024**3,
+}
+
+
+def _to_bytes(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("size must be a number of bytes or a string like '64KiB'")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and (m := _SIZE.match(value)):
+        return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    raise ValueError(f"invalid size {value!r}: expected bytes or e.g. '64KiB', '1MiB'")
+
+
+ByteSize = Annotated[int, BeforeValidator(_to_bytes), Field(ge=0)]
+
+REFLEX_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BasicAuth(_Strict):
+    username: str = Field(min_length=1)
+    password_file: str = Field(description="File holding the password (trailing newline ignored).")
+
+
+class WebhookAuth(_Strict):
+    """How Alertmanager authenticates: its ``http_config`` bearer token or basic auth."""
+
+    bearer_token_file: str | None = Field(
+        default=None, description="File holding the token Alertmanager sends as Bearer."
+    )
+    basic_auth: BasicAuth | None = None
+
+    @model_validator(mode="after")
+    def _one_method(self) -> WebhookAuth:
+        if self.bearer_token_file and self.basic_auth:
+            raise ValueError("set either bearer_token_file or basic_auth, not both")
+        return self
+
+
+class SecretRef(_Strict):
+    """A secret for templates (``{{ secrets.NAME }}``), read from a file or the environment."""
+
+    file: str | None = None
+    env: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.file is None) == (self.env is None):
+            raise ValueError("a secret needs exactly one of 'file' or 'env'")
+        return self
+
+
+class Settings(_Strict):
+    ownership_label: str = Field(
+        default="team", description="Alert label that names the owning team."
+    )
+    max_concurrent_runs: int = Field(default=16, ge=1, le=10_000)
+    max_queued_runs: int = Field(
+        default=10_000,
+        ge=1,
+        description="Runs accepted but not finished; past it the webhook answers 503.",
+    )
+    output_limit: ByteSize = Field(
+        default=64 * 1024, description="Bytes of output kept per stream and step."
+    )
+    max_body_size: ByteSize = Field(default=1024 * 1024, description="Largest webhook body.")
+    shutdown_grace: Duration = Field(
+        default=30.0, description="How long running actions may finish after SIGTERM."
+    )
+    webhook_auth: WebhookAuth | None = None
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+
+
+class ReflexConfig(_Strict):
+    name: str = Field(pattern=REFLEX_NAME, max_length=128)
+    team: str = Field(min_length=1, description="Owning team; matches only its own alerts.")
+    description: str = ""
+    match: list[str] | str = Field(
+        description="Alertmanager matchers, ANDed: a list, or one string '{a=\"b\"}'."
+    )
+    on_firing: list[dict[str, Any]] = Field(default_factory=list)
+    on_resolved: list[dict[str, Any]] = Field(default_factory=list)
+    cooldown: Duration = Field(
+        default=0.0, description="No new firing run within this long of the last one started."
+    )
+    max_concurrent: int = Field(default=1, ge=1)
+    dry_run: bool = False
+    resolve_delay: Duration = Field(
+        default=0.0,
+        description="Wait this long before resolved steps; a new firing meanwhile is a flap.",
+    )
+
+    @model_validator(mode="after")
+    def _has_steps(self) -> ReflexConfig:
+        if not self.on_firing and not self.on_resolved:
+            raise ValueError("a reflex needs on_firing or on_resolved steps")
+        return self
+
+
+class ConfigFile(_Strict):
+    reflexes: list[ReflexConfig] = Field(default_factory=list)
+    settings: Settings | None = None
+
+
+STEP_KEYS = frozenset({"name", "continue_on_error"})

@@ -1,0 +1,101 @@
+"""Sandboxed Jinja2 templates in step parameters.
+
+Every string in a step's parameters may be a template. Alert data is untrusted: it is
+only ever *substituted* into a template, never compiled as one, so a label value of
+``{{ 7*7 }}`` stays that literal text. The environment is Jinja2's immutable sandbox
+with ``StrictUndefined``: a misspelt variable fails at load time (unknown top-level
+name) or at render time (unknown attribute), never as a silent empty string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+# The names a template may use; documented in docs/configuration.md.
+CONTEXT_NAMES = frozenset({"alert", "notification", "reflex", "run_id", "trigger", "secrets"})
+
+_ENV = ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+)
+
+
+class TemplateError(ValueError):
+    """A template that does not compile, uses an unknown name, or fails to render."""
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    source: str
+    template: jinja2.Template
+
+
+def _looks_templated(text: str) -> bool:
+    return "{{" in text or "{%" in text or "{#" in text
+
+
+def compile_string(text: str, path: str = "") -> str | _Compiled:
+    """Compile ``text`` if it contains template syntax; plain strings stay strings."""
+    if not _looks_templated(text):
+        return text
+    where = f"{path}: " if path else ""
+    try:
+        ast = _ENV.parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{where}template syntax error: {exc.message}") from None
+    unknown = meta.find_undeclared_variables(ast) - CONTEXT_NAMES
+    if unknown:
+        raise TemplateError(
+            f"{where}unknown template variable(s) {', '.join(sorted(unknown))}; "
+            f"available: {', '.join(sorted(CONTEXT_NAMES))}"
+        )
+    return _Compiled(text, _ENV.from_string(text))
+
+
+class TemplateTree:
+    """A parameter structure (dicts, lists, scalars) with its strings precompiled."""
+
+    def __init__(self, raw: Any, path: str = "") -> None:
+        self.raw = raw
+        self._tree = self._compile(raw, path)
+
+    @classmethod
+    def _compile(cls, value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            return compile_string(value, path)
+        if isinstance(value, Mapping):
+            return {k: cls._compile(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [cls._compile(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        """Render every template; raise TemplateError naming the parameter that failed."""
+        return self._render(self._tree, context, "")
+
+    @classmethod
+    def _render(cls, node: Any, context: Mapping[str, Any], path: str) -> Any:
+        if isinstance(node, _Compiled):
+            try:
+                return node.template.render(context)
+            except jinja2.UndefinedError as exc:
+                raise TemplateError(f"{path or 'template'}: {exc.message}") from None
+            except jinja2.TemplateError as exc:
+                raise TemplateError(f"{path or 'template'}: {exc}") from None
+            except Exception as exc:  # e.g. a ZeroDivisionError inside the template
+                raise TemplateError(f"{path or 'template'}: {type(exc).__name__}: {exc}") from None
+        if isinstance(node, dict):
+            return {
+                k: cls._render(v, context, f"{path}.{k}" if path else str(k))
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [cls._render(v, context, f"{path}[{i}]") for i, v in enumerate(node)]
+        return node

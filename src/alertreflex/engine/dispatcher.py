@@ -1,0 +1,143 @@
+"""The bounded worker pool: starts queued runs as limits allow.
+
+Three places a run can wait: ``_delayed`` (a heap by ``not_before``, for resolve
+delays), ``_ready`` (FIFO), and ``_blocked[reflex]`` (its reflex is at
+``max_concurrent``). A finished run hands its slot to the next blocked run of the
+same reflex, so nothing is scanned twice and fairness is FIFO per reflex.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import heapq
+import itertools
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from alertreflex.core.models import Trigger
+
+
+@dataclass
+class QueuedRun:
+    id: str
+    reflex: str
+    team: str
+    trigger: Trigger
+    fingerprint: str
+    starts_at: str
+    context: dict[str, Any]
+    not_before: float
+    accepted_at: float
+    steps: list[dict[str, Any]] = field(default_factory=list)  # from an interrupted attempt
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        execute: Callable[[QueuedRun], Coroutine[Any, Any, None]],
+        *,
+        max_running: int,
+        reflex_limit: Callable[[str], int],
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._execute = execute
+        self.max_running = max_running
+        self._reflex_limit = reflex_limit
+        self._on_change = on_change
+        self._ready: deque[QueuedRun] = deque()
+        self._delayed: list[tuple[float, int, QueuedRun]] = []
+        self._blocked: dict[str, deque[QueuedRun]] = defaultdict(deque)
+        self._running: dict[str, int] = defaultdict(int)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seq = itertools.count()
+        self._waiting = 0
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._accepting = True
+
+    @property
+    def waiting(self) -> int:
+        """Runs accepted and not started."""
+        return self._waiting
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._loop(), name="dispatcher")
+
+    def submit(self, run: QueuedRun) -> None:
+        self._waiting += 1
+        if run.not_before > time.time():
+            heapq.heappush(self._delayed, (run.not_before, next(self._seq), run))
+        else:
+            self._ready.append(run)
+        self._wake.set()
+        self._on_change()
+
+    async def _loop(self) -> None:
+        while self._accepting:
+            self._pump()
+            timeout = self._delayed[0][0] - time.time() if self._delayed else None
+            self._wake.clear()
+            if timeout is not None and timeout <= 0:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _pump(self) -> None:
+        now = time.time()
+        while self._delayed and self._delayed[0][0] <= now:
+            self._ready.append(heapq.heappop(self._delayed)[2])
+        started = False
+        while self._ready and len(self._tasks) < self.max_running:
+            run = self._ready.popleft()
+            if self._running[run.reflex] >= self._reflex_limit(run.reflex):
+                self._blocked[run.reflex].append(run)
+                continue
+            self._start(run)
+            started = True
+        if started:
+            self._on_change()
+
+    def _start(self, run: QueuedRun) -> None:
+        self._waiting -= 1
+        self._running[run.reflex] += 1
+        task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
+        self._tasks.add(task)
+        task.add_done_callback(functools.partial(self._done, run=run))
+
+    def _done(self, task: asyncio.Task[None], *, run: QueuedRun) -> None:
+        self._tasks.discard(task)
+        self._running[run.reflex] -= 1
+        blocked = self._blocked.get(run.reflex)
+        if blocked:
+            self._ready.appendleft(blocked.popleft())
+            if not blocked:
+                del self._blocked[run.reflex]
+        self._wake.set()
+        self._on_change()
+
+    async def shutdown(self, grace: float) -> int:
+        """Start nothing new; wait up to ``grace`` for running runs; cancel the rest.
+
+        Returns how many runs were cancelled.
+        """
+        self._accepting = False
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if not self._tasks:
+            return 0
+        _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        return len(pending)

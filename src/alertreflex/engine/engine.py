@@ -1,0 +1,146 @@
+"""The engine: accepts notifications, keeps the config, owns the worker pool."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+
+from alertreflex.actions.base import Action
+from alertreflex.config.loader import Config
+from alertreflex.core.ids import new_id
+from alertreflex.core.models import NotificationIn, RunState
+from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
+from alertreflex.engine.metrics import Metrics
+from alertreflex.engine.plan import plan_ingest
+from alertreflex.engine.runner import Runner
+from alertreflex.store.base import IngestResult, QueueFullError, Store
+
+log = structlog.get_logger("alertreflex.engine")
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        actions: dict[str, Action[Any]],
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._config = config
+        self.store = store
+        self.actions = actions
+        self.metrics = metrics or Metrics()
+        self._last_firing_start: dict[str, float] = {}
+        runner = Runner(lambda: self._config, store, actions, self.metrics, self._last_firing_start)
+        self.dispatcher = Dispatcher(
+            runner,
+            max_running=config.settings.max_concurrent_runs,
+            reflex_limit=self._reflex_limit,
+            on_change=self._update_gauges,
+        )
+        self.metrics.reflexes.set(len(config.reflexes))
+        self.metrics.queue_limit.set(config.settings.max_queued_runs)
+
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    def _reflex_limit(self, name: str) -> int:
+        reflex = self._config.reflexes.get(name)
+        return reflex.max_concurrent if reflex else 1
+
+    def _update_gauges(self) -> None:
+        self.metrics.queued.set(self.dispatcher.waiting)
+        self.metrics.running.set(self.dispatcher.running)
+
+    @property
+    def unfinished(self) -> int:
+        """Runs accepted and not finished: what max_queued_runs bounds."""
+        return self.dispatcher.waiting + self.dispatcher.running
+
+    async def start(self) -> None:
+        """Resume unfinished runs from the store, then start the worker pool."""
+        self._last_firing_start.update(await self.store.last_firing_starts())
+        recovered = await self.store.recover()
+        for rec in recovered:
+            if rec.state is RunState.INTERRUPTED:
+                log.warning("run_resumed", run_id=rec.id, reflex=rec.reflex, attempts=rec.attempts)
+            self.dispatcher.submit(
+                QueuedRun(
+                    id=rec.id,
+                    reflex=rec.reflex,
+                    team=rec.team,
+                    trigger=rec.trigger,
+                    fingerprint=rec.fingerprint,
+                    starts_at=rec.starts_at,
+                    context=rec.context,
+                    not_before=rec.not_before,
+                    accepted_at=rec.created_at,
+                    steps=rec.steps,
+                )
+            )
+        if recovered:
+            log.info("runs_recovered", count=len(recovered))
+        self.dispatcher.start()
+
+    def apply_config(self, config: Config) -> None:
+        """Switch to a new, already validated config. Queued runs of removed reflexes
+        are skipped when they come up."""
+        self._config = config
+        self.dispatcher.max_running = config.settings.max_concurrent_runs
+        self.metrics.reflexes.set(len(config.reflexes))
+        self.metrics.queue_limit.set(config.settings.max_queued_runs)
+
+    async def ingest(self, notification: NotificationIn, body: bytes) -> IngestResult:
+        """Store a notification and its new runs durably, then queue the runs.
+
+        Raises QueueFullError when the run queue is at its bound (nothing is stored),
+        StoreError when the store cannot commit.
+        """
+        cfg = self._config
+        now = time.time()
+        capacity = cfg.settings.max_queued_runs - self.unfinished
+        batch = plan_ingest(
+            notification, body, cfg, now=now, capacity=max(0, capacity), new_id=new_id
+        )
+        if batch.runs and capacity <= 0:
+            raise QueueFullError(
+                f"{self.unfinished} runs unfinished, limit {cfg.settings.max_queued_runs}"
+            )
+        result = await self.store.ingest(batch)
+        for run in result.created:
+            if run.state is RunState.QUEUED:
+                self.dispatcher.submit(
+                    QueuedRun(
+                        id=run.id,
+                        reflex=run.reflex,
+                        team=run.team,
+                        trigger=run.trigger,
+                        fingerprint=run.fingerprint,
+                        starts_at=run.starts_at,
+                        context=run.context,
+                        not_before=run.not_before,
+                        accepted_at=now,
+                    )
+                )
+            else:
+                self.metrics.runs.labels(run.reflex, str(run.trigger), "skipped").inc()
+                self.metrics.skips.labels(run.reflex, "flap").inc()
+                log.info("run_skipped", run_id=run.id, reflex=run.reflex, reason=run.reason)
+        for a in notification.alerts:
+            self.metrics.alerts.labels(a.status).inc()
+        if result.duplicate:
+            self.metrics.duplicates.inc()
+        return result
+
+    async def shutdown(self, grace: float) -> None:
+        cancelled = await self.dispatcher.shutdown(grace)
+        if cancelled:
+            n = await self.store.interrupt_running(
+                f"interrupted: alertreflex shut down; still running after the {grace:g}s grace"
+            )
+            log.warning("runs_interrupted", count=n)
+        for action in self.actions.values():
+            await action.close()

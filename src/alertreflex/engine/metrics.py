@@ -1,0 +1,89 @@
+"""The service's Prometheus metrics, on a registry of their own (one per engine, so
+tests get a fresh registry each)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from alertreflex import __version__
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_RUN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        Info("alertreflex_build", "Version of alertreflex.", registry=r).info(
+            {"version": __version__}
+        )
+        self.notifications = Counter(
+            "alertreflex_notifications",
+            "Webhook notifications by how they were handled: "
+            "accepted, invalid, unauthorized, too_large, queue_full, store_error.",
+            ["status"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "alertreflex_alerts_received",
+            "Alerts in accepted notifications, by alert status.",
+            ["status"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "alertreflex_duplicate_notifications",
+            "Accepted notifications that changed nothing: repeats and duplicate deliveries.",
+            registry=r,
+        )
+        self.runs = Counter(
+            "alertreflex_runs",
+            "Runs that ended, by reflex, trigger and outcome.",
+            ["reflex", "trigger", "outcome"],
+            registry=r,
+        )
+        self.skips = Counter(
+            "alertreflex_runs_skipped",
+            "Runs skipped, by reflex and reason.",
+            ["reflex", "reason"],
+            registry=r,
+        )
+        self.run_duration = Histogram(
+            "alertreflex_run_duration_seconds",
+            "Duration of executed runs.",
+            ["reflex"],
+            buckets=_RUN_BUCKETS,
+            registry=r,
+        )
+        self.queued = Gauge(
+            "alertreflex_queued_runs", "Runs accepted and waiting to start.", registry=r
+        )
+        self.running = Gauge("alertreflex_running_runs", "Runs executing now.", registry=r)
+        self.queue_limit = Gauge(
+            "alertreflex_queued_runs_limit",
+            "max_queued_runs: past it the webhook answers 503.",
+            registry=r,
+        )
+        self.ack_latency = Histogram(
+            "alertreflex_webhook_duration_seconds",
+            "Time from receiving a webhook to answering it (accepted notifications).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.action_start_latency = Histogram(
+            "alertreflex_action_start_delay_seconds",
+            "Time from accepting an alert to its run's first step starting (undelayed runs).",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.reload_ok = Gauge(
+            "alertreflex_config_last_reload_successful",
+            "Whether the last config (re)load succeeded.",
+            registry=r,
+        )
+        self.reload_ts = Gauge(
+            "alertreflex_config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully.",
+            registry=r,
+        )
+        self.reflexes = Gauge("alertreflex_reflexes", "Reflexes in the running config.", registry=r)

@@ -1,0 +1,228 @@
+"""Execute one run: policy checks, then its steps in order, recorded durably.
+
+A step's record is written after it ends, so after a crash a run resumes at the
+first step that had not ended; only a step that was cut off mid-way runs twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from alertreflex.actions.base import Action, ActionContext, StepOutcome, StepResult
+from alertreflex.config.loader import Config, Reflex, Step
+from alertreflex.core.models import RunState, Trigger
+from alertreflex.core.templates import TemplateError
+from alertreflex.engine.dispatcher import QueuedRun
+from alertreflex.engine.metrics import Metrics
+from alertreflex.engine.redact import Redactor
+from alertreflex.store.base import Store
+
+log = structlog.get_logger("alertreflex.runner")
+
+
+def template_context(run: QueuedRun, reflex: Reflex, secrets: dict[str, str]) -> dict[str, Any]:
+    return {
+        "alert": run.context["alert"],
+        "notification": run.context["notification"],
+        "reflex": {"name": reflex.name, "team": reflex.team},
+        "run_id": run.id,
+        "trigger": str(run.trigger),
+        "secrets": secrets,
+    }
+
+
+def render_step(
+    step: Step, action: Action[Any], context: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """Render and validate a step's parameters: (params model, JSON-able dict).
+
+    Raises TemplateError or ValueError with a message naming the parameter.
+    """
+    rendered = step.params.render(context)
+    try:
+        params = action.Params.model_validate(rendered)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"after rendering, {where}: {first['msg']}") from None
+    return params, params.model_dump(mode="json", by_alias=True)
+
+
+class Runner:
+    def __init__(
+        self,
+        config: Callable[[], Config],
+        store: Store,
+        actions: dict[str, Action[Any]],
+        metrics: Metrics,
+        last_firing_start: dict[str, float],
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._actions = actions
+        self._metrics = metrics
+        self._last_firing_start = last_firing_start
+
+    async def __call__(self, run: QueuedRun) -> None:
+        try:
+            await self._run(run)
+        except asyncio.CancelledError:
+            raise  # shutdown: the run is marked interrupted and resumes at next start
+        except Exception:
+            # A bug or a store failure must not kill the worker pool; the run stays
+            # unfinished in the store and is picked up again at the next start.
+            log.exception("run_crashed", run_id=run.id, reflex=run.reflex)
+
+    async def _skip(
+        self, run: QueuedRun, reason: str, category: str, steps: list[dict[str, Any]] | None = None
+    ) -> None:
+        await self._store.finish(
+            run.id, RunState.SKIPPED, reason, time.time(), steps or [], started=False
+        )
+        self._metrics.runs.labels(run.reflex, str(run.trigger), "skipped").inc()
+        self._metrics.skips.labels(run.reflex, category).inc()
+        log.info("run_skipped", run_id=run.id, reflex=run.reflex, reason=reason)
+
+    async def _run(self, run: QueuedRun) -> None:
+        cfg = self._config()
+        reflex = cfg.reflexes.get(run.reflex)
+        if reflex is None:
+            await self._skip(run, f"reflex {run.reflex!r} is no longer configured", "removed")
+            return
+        redactor = Redactor(cfg.secrets)
+        ctx_vars = template_context(run, reflex, cfg.secrets)
+        steps_def = reflex.steps(run.trigger)
+        now = time.time()
+        if reflex.dry_run:
+            await self._skip(
+                run,
+                "dry_run: steps rendered, nothing executed",
+                "dry_run",
+                self._dry_steps(steps_def, ctx_vars, redactor),
+            )
+            return
+        if run.trigger is Trigger.FIRING and reflex.cooldown > 0:
+            last = self._last_firing_start.get(reflex.name)
+            if last is not None and now - last < reflex.cooldown:
+                await self._skip(
+                    run,
+                    f"cooldown: last firing run started {now - last:.0f}s ago, "
+                    f"cooldown is {reflex.cooldown:g}s",
+                    "cooldown",
+                )
+                return
+        steps = list(run.steps)
+        attempt = await self._store.claim(run.id, now, steps)
+        if attempt is None:
+            return  # finished or skipped as a flap since it was queued
+        if run.trigger is Trigger.FIRING:
+            self._last_firing_start[reflex.name] = now
+        if run.not_before <= run.accepted_at:
+            self._metrics.action_start_latency.observe(max(0.0, time.time() - run.accepted_at))
+        t0 = time.monotonic()
+        state, reason = await self._steps(
+            run, reflex, steps, attempt, ctx_vars, redactor, cfg.settings.output_limit
+        )
+        await self._store.finish(run.id, state, reason, time.time(), steps)
+        self._metrics.run_duration.labels(reflex.name).observe(time.monotonic() - t0)
+        self._metrics.runs.labels(reflex.name, str(run.trigger), str(state)).inc()
+        log.info(
+            "run_finished",
+            run_id=run.id,
+            reflex=reflex.name,
+            trigger=str(run.trigger),
+            state=str(state),
+            reason=reason,
+            attempt=attempt,
+        )
+
+    def _dry_steps(
+        self, steps_def: tuple[Step, ...], ctx_vars: dict[str, Any], redactor: Redactor
+    ) -> list[dict[str, Any]]:
+        out = []
+        for i, step in enumerate(steps_def):
+            rec: dict[str, Any] = {"index": i, "name": step.name, "action": step.action}
+            try:
+                _params, rec["params"] = render_step(step, self._actions[step.action], ctx_vars)
+                rec["params"] = redactor.tree(rec["params"])
+            except (TemplateError, ValueError) as exc:
+                rec["error"] = redactor.text(str(exc))
+            out.append(rec)
+        return out
+
+    async def _steps(
+        self,
+        run: QueuedRun,
+        reflex: Reflex,
+        steps: list[dict[str, Any]],
+        attempt: int,
+        ctx_vars: dict[str, Any],
+        redactor: Redactor,
+        output_limit: int,
+    ) -> tuple[RunState, str]:
+        steps_def = reflex.steps(run.trigger)
+        for i, step in enumerate(steps_def):
+            if i < len(steps) and steps[i].get("outcome"):
+                continue  # ended in an earlier attempt
+            action = self._actions[step.action]
+            rec: dict[str, Any] = {
+                "index": i,
+                "name": step.name,
+                "action": step.action,
+                "attempt": attempt,
+                "started_at": time.time(),
+            }
+            try:
+                params, shown = render_step(step, action, ctx_vars)
+                rec["params"] = redactor.tree(shown)
+            except (TemplateError, ValueError) as exc:
+                result = StepResult(StepOutcome.FAILED, f"cannot render step: {exc}")
+            else:
+                actx = ActionContext(
+                    run_id=run.id,
+                    reflex=reflex.name,
+                    team=reflex.team,
+                    trigger=run.trigger,
+                    alert=run.context["alert"],
+                    notification=run.context["notification"],
+                    output_limit=output_limit,
+                )
+                try:
+                    result = await action.execute(params, actx)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a plugin bug is that step's failure, not ours
+                    log.exception("action_crashed", run_id=run.id, action=step.action)
+                    result = StepResult(
+                        StepOutcome.FAILED,
+                        f"action {step.action} crashed: {type(exc).__name__}: {exc}",
+                    )
+            rec.update(
+                outcome=str(result.outcome),
+                summary=redactor.text(result.summary),
+                exit_code=result.exit_code,
+                output=redactor.text(result.output),
+                details=redactor.tree(result.details),
+                finished_at=time.time(),
+            )
+            if i < len(steps):
+                steps[i] = rec
+            else:
+                steps.append(rec)
+            failed = result.outcome is not StepOutcome.SUCCEEDED
+            if failed and not step.continue_on_error:
+                state = (
+                    RunState.TIMED_OUT
+                    if result.outcome is StepOutcome.TIMED_OUT
+                    else RunState.FAILED
+                )
+                return state, f"step {i} ({step.name}): {rec['summary']}"
+            if i + 1 < len(steps_def):
+                await self._store.save_steps(run.id, steps)
+        return RunState.SUCCEEDED, ""

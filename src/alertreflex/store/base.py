@@ -1,0 +1,185 @@
+"""The store interface: where notifications, episodes and runs live.
+
+The engine only talks to :class:`Store`. SQLite is the embedded default; a
+PostgreSQL backend for several replicas implements the same interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from alertreflex.core.models import RunState, Trigger
+
+
+class StoreError(RuntimeError):
+    """The store could not do what was asked (disk full, locked, unreachable)."""
+
+
+class QueueFullError(StoreError):
+    """Accepting this notification would grow the run queue past its bound."""
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    fingerprint: str
+    starts_at: str
+    status: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    ends_at: str | None
+    generator_url: str
+
+
+@dataclass
+class NewRun:
+    """A run the webhook wants to create; the store decides whether it is new."""
+
+    id: str
+    reflex: str
+    team: str
+    fingerprint: str
+    starts_at: str
+    trigger: Trigger
+    not_before: float
+    context: dict[str, Any]
+    # The reflex's resolve_delay, for firing runs: an episode of the same fingerprint
+    # that resolved less than this long ago means this firing continues it (a flap).
+    flap_window: float = 0.0
+    state: RunState = RunState.QUEUED
+    reason: str = ""
+
+
+@dataclass
+class Ingest:
+    notification_id: str
+    received_at: float
+    receiver: str
+    status: str
+    group_key: str
+    body: bytes
+    alerts: list[AlertRecord]
+    runs: list[NewRun]
+    capacity: int  # how many new queued runs the queue may still take
+
+
+@dataclass
+class IngestResult:
+    created: list[NewRun] = field(default_factory=list)  # queued and skipped, as stored
+    changed_alerts: int = 0
+    cancelled_resolved: list[str] = field(default_factory=list)  # ids of flap-skipped runs
+
+    @property
+    def duplicate(self) -> bool:
+        return not self.created and self.changed_alerts == 0
+
+
+@dataclass
+class RunRecord:
+    id: str
+    reflex: str
+    team: str
+    fingerprint: str
+    starts_at: str
+    trigger: Trigger
+    state: RunState
+    reason: str
+    created_at: float
+    not_before: float
+    started_at: float | None
+    finished_at: float | None
+    attempts: int
+    notification_id: str
+    context: dict[str, Any]
+    steps: list[dict[str, Any]]
+
+    def to_json(self, full: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "reflex": self.reflex,
+            "team": self.team,
+            "fingerprint": self.fingerprint,
+            "starts_at": self.starts_at,
+            "trigger": str(self.trigger),
+            "state": str(self.state),
+            "reason": self.reason,
+            "created_at": self.created_at,
+            "not_before": self.not_before,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "attempts": self.attempts,
+            "notification_id": self.notification_id,
+        }
+        if full:
+            out["alert"] = self.context.get("alert")
+            out["notification"] = self.context.get("notification")
+            out["steps"] = self.steps
+        return out
+
+
+class Store(ABC):
+    @abstractmethod
+    async def open(self) -> None:
+        """Create or check the schema; must be called before anything else."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ingest(self, batch: Ingest) -> IngestResult:
+        """Store a notification, its episodes and new runs in one durable transaction.
+
+        Raises QueueFullError (and stores nothing) if the new queued runs exceed
+        ``batch.capacity``.
+        """
+
+    @abstractmethod
+    async def recover(self) -> list[RunRecord]:
+        """At start: mark runs left ``running`` as interrupted; return all unfinished runs."""
+
+    @abstractmethod
+    async def claim(self, run_id: str, now: float, steps: list[dict[str, Any]]) -> int | None:
+        """Mark a queued or interrupted run running; return its attempt number, or None
+        if it is no longer claimable (finished, or skipped as a flap meanwhile)."""
+
+    @abstractmethod
+    async def save_steps(self, run_id: str, steps: list[dict[str, Any]]) -> None:
+        """Durably record step progress of a running run."""
+
+    @abstractmethod
+    async def finish(
+        self,
+        run_id: str,
+        state: RunState,
+        reason: str,
+        now: float,
+        steps: list[dict[str, Any]],
+        *,
+        started: bool = True,
+    ) -> None:
+        """Record a run's final (or interrupted) state."""
+
+    @abstractmethod
+    async def interrupt_running(self, reason: str) -> int:
+        """Mark every running run interrupted (shutdown after the grace period)."""
+
+    @abstractmethod
+    async def last_firing_starts(self) -> dict[str, float]:
+        """For cooldowns: per reflex, when its last firing run started."""
+
+    @abstractmethod
+    async def list_runs(
+        self,
+        *,
+        reflex: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]: ...
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreError if the store cannot serve requests."""

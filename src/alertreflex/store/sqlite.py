@@ -1,0 +1,373 @@
+"""The embedded store: one SQLite file in WAL mode, written through group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from alertreflex.core.models import RunState, Trigger
+from alertreflex.store.base import (
+    Ingest,
+    IngestResult,
+    QueueFullError,
+    RunRecord,
+    Store,
+    StoreError,
+)
+from alertreflex.store.groupcommit import GroupCommitWriter
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notifications (
+    id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL,
+    receiver TEXT NOT NULL,
+    status TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    alerts INTEGER NOT NULL,
+    new_runs INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notifications_received ON notifications(received_at);
+CREATE TABLE IF NOT EXISTS episodes (
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    annotations TEXT NOT NULL,
+    ends_at TEXT,
+    generator_url TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    resolved_seen REAL,
+    PRIMARY KEY (fingerprint, starts_at)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    reflex TEXT NOT NULL,
+    team TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    not_before REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    notification_id TEXT NOT NULL,
+    context BLOB NOT NULL,
+    steps BLOB NOT NULL DEFAULT '[]',
+    UNIQUE (reflex, fingerprint, starts_at, trigger)
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+CREATE INDEX IF NOT EXISTS runs_reflex_created ON runs(reflex, created_at);
+CREATE INDEX IF NOT EXISTS runs_unfinished ON runs(state)
+    WHERE state IN ('queued', 'running', 'interrupted');
+"""
+
+_RUN_COLUMNS = (
+    "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at, not_before, "
+    "started_at, finished_at, attempts, notification_id, context, steps"
+)
+
+
+def _row_to_run(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        id=row[0],
+        reflex=row[1],
+        team=row[2],
+        fingerprint=row[3],
+        starts_at=row[4],
+        trigger=Trigger(row[5]),
+        state=RunState(row[6]),
+        reason=row[7],
+        created_at=row[8],
+        not_before=row[9],
+        started_at=row[10],
+        finished_at=row[11],
+        attempts=row[12],
+        notification_id=row[13],
+        context=orjson.loads(row[14]),
+        steps=orjson.loads(row[15]),
+    )
+
+
+def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk before the webhook answers 200, power loss included.
+        conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+# --- operations run inside the writer's transaction --------------------------------
+
+
+def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
+    result = IngestResult()
+    for a in b.alerts:
+        cur = conn.execute(
+            "INSERT INTO episodes (fingerprint, starts_at, status, labels, annotations, ends_at,"
+            " generator_url, first_seen, resolved_seen) VALUES (?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status,"
+            " ends_at = excluded.ends_at, resolved_seen = excluded.resolved_seen"
+            " WHERE episodes.status != excluded.status",
+            (
+                a.fingerprint,
+                a.starts_at,
+                a.status,
+                orjson.dumps(a.labels).decode(),
+                orjson.dumps(a.annotations).decode(),
+                a.ends_at,
+                a.generator_url,
+                b.received_at,
+                b.received_at if a.status == "resolved" else None,
+            ),
+        )
+        result.changed_alerts += cur.rowcount
+    queued = 0
+    for r in b.runs:
+        since = b.received_at - r.flap_window
+        if r.flap_window > 0 and _is_flap(conn, r.fingerprint, r.starts_at, since):
+            rows = conn.execute(
+                "UPDATE runs SET state = 'skipped', finished_at = ?,"
+                " reason = 'flap: fired again within resolve_delay' WHERE reflex = ?"
+                " AND fingerprint = ? AND trigger = 'resolved' AND state = 'queued' RETURNING id",
+                (b.received_at, r.reflex, r.fingerprint),
+            ).fetchall()
+            result.cancelled_resolved.extend(row[0] for row in rows)
+            r.state = RunState.SKIPPED
+            r.reason = "flap: continues an episode of this alert that resolved within resolve_delay"
+        cur = conn.execute(
+            "INSERT INTO runs (id, reflex, team, fingerprint, starts_at, trigger, state, reason,"
+            " created_at, not_before, notification_id, context, finished_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (reflex, fingerprint, starts_at, trigger) DO NOTHING",
+            (
+                r.id,
+                r.reflex,
+                r.team,
+                r.fingerprint,
+                r.starts_at,
+                str(r.trigger),
+                str(r.state),
+                r.reason,
+                b.received_at,
+                r.not_before,
+                b.notification_id,
+                orjson.dumps(r.context),
+                b.received_at if r.state is RunState.SKIPPED else None,
+            ),
+        )
+        if cur.rowcount:
+            result.created.append(r)
+            queued += r.state is RunState.QUEUED
+    if queued > b.capacity:
+        raise QueueFullError(f"{queued} new runs but room for {b.capacity}")
+    conn.execute(
+        "INSERT INTO notifications (id, received_at, receiver, status, group_key, alerts,"
+        " new_runs, body) VALUES (?,?,?,?,?,?,?,?)",
+        (
+            b.notification_id,
+            b.received_at,
+            b.receiver,
+            b.status,
+            b.group_key,
+            len(b.alerts),
+            len(result.created),
+            b.body,
+        ),
+    )
+    return result
+
+
+def _is_flap(conn: sqlite3.Connection, fingerprint: str, starts_at: str, since: float) -> bool:
+    """Did another episode of this fingerprint resolve after ``since``?"""
+    row = conn.execute(
+        "SELECT 1 FROM episodes WHERE fingerprint = ? AND starts_at != ?"
+        " AND resolved_seen > ? LIMIT 1",
+        (fingerprint, starts_at, since),
+    ).fetchone()
+    return row is not None
+
+
+def _op_claim(conn: sqlite3.Connection, run_id: str, now: float, steps: bytes) -> int | None:
+    row = conn.execute(
+        "UPDATE runs SET state = 'running', attempts = attempts + 1,"
+        " started_at = coalesce(started_at, ?), steps = ?"
+        " WHERE id = ? AND state IN ('queued', 'interrupted') RETURNING attempts",
+        (now, steps, run_id),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _op_save_steps(conn: sqlite3.Connection, run_id: str, steps: bytes) -> None:
+    conn.execute("UPDATE runs SET steps = ? WHERE id = ?", (steps, run_id))
+
+
+def _op_finish(
+    conn: sqlite3.Connection,
+    run_id: str,
+    state: str,
+    reason: str,
+    now: float,
+    steps: bytes,
+    started: bool,
+) -> None:
+    conn.execute(
+        "UPDATE runs SET state = ?, reason = ?, finished_at = ?, steps = ?,"
+        " started_at = CASE WHEN ? THEN coalesce(started_at, ?) ELSE started_at END"
+        " WHERE id = ?",
+        (state, reason, None if state == "interrupted" else now, steps, started, now, run_id),
+    )
+
+
+def _op_interrupt_running(conn: sqlite3.Connection, reason: str) -> int:
+    return conn.execute(
+        "UPDATE runs SET state = 'interrupted', reason = ? WHERE state = 'running'", (reason,)
+    ).rowcount
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._writer = GroupCommitWriter(lambda: _connect(self.path))
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+
+    @property
+    def commits(self) -> int:
+        return self._writer.batches
+
+    async def open(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = _connect(self.path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
+        try:
+            conn.executescript(_SCHEMA)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {row[0]}; this alertreflex knows "
+                    f"version {SCHEMA_VERSION}"
+                )
+        finally:
+            conn.close()
+        self._writer.start()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._writer.stop)
+        self._readers.shutdown(wait=True)
+
+    async def _write(self, fn: Any, *args: Any) -> Any:
+        try:
+            return await self._writer.submit(fn, *args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {exc}") from exc
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            self._local.conn = conn
+        return conn
+
+    async def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            return self._reader().execute(sql, params).fetchall()
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._readers, run)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {exc}") from exc
+
+    async def ingest(self, batch: Ingest) -> IngestResult:
+        result: IngestResult = await self._write(_op_ingest, batch)
+        return result
+
+    async def recover(self) -> list[RunRecord]:
+        await self._write(_op_interrupt_running, "interrupted: alertreflex stopped mid-run")
+        rows = await self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE state IN ('queued', 'interrupted')"  # noqa: S608
+            " ORDER BY created_at"
+        )
+        return [_row_to_run(r) for r in rows]
+
+    async def claim(self, run_id: str, now: float, steps: list[dict[str, Any]]) -> int | None:
+        attempt: int | None = await self._write(_op_claim, run_id, now, orjson.dumps(steps))
+        return attempt
+
+    async def save_steps(self, run_id: str, steps: list[dict[str, Any]]) -> None:
+        await self._write(_op_save_steps, run_id, orjson.dumps(steps))
+
+    async def finish(
+        self,
+        run_id: str,
+        state: RunState,
+        reason: str,
+        now: float,
+        steps: list[dict[str, Any]],
+        *,
+        started: bool = True,
+    ) -> None:
+        await self._write(_op_finish, run_id, str(state), reason, now, orjson.dumps(steps), started)
+
+    async def interrupt_running(self, reason: str) -> int:
+        count: int = await self._write(_op_interrupt_running, reason)
+        return count
+
+    async def last_firing_starts(self) -> dict[str, float]:
+        rows = await self._read(
+            "SELECT reflex, max(started_at) FROM runs WHERE trigger = 'firing'"
+            " AND started_at IS NOT NULL GROUP BY reflex"
+        )
+        return {r[0]: r[1] for r in rows}
+
+    async def list_runs(
+        self,
+        *,
+        reflex: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        where, params = [], []
+        if reflex:
+            where.append("reflex = ?")
+            params.append(reflex)
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        # Only fixed fragments are joined here; the values are bound parameters.
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs {clause}"  # noqa: S608
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_row_to_run(r) for r in rows]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608
+        rows = await self._read(sql, (run_id,))
+        return _row_to_run(rows[0]) if rows else None
+
+    async def ping(self) -> None:
+        await self._read("SELECT 1")

@@ -1,0 +1,188 @@
+"""The OpenAPI 3.1 document for the HTTP interface."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alertreflex import __version__
+from alertreflex.core.models import NotificationIn, RunState
+
+_ERROR = {
+    "type": "object",
+    "required": ["status", "error"],
+    "properties": {"status": {"const": "error"}, "error": {"type": "string"}},
+}
+_RUN_SUMMARY = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "reflex": {"type": "string"},
+        "team": {"type": "string"},
+        "fingerprint": {"type": "string"},
+        "starts_at": {"type": "string"},
+        "trigger": {"enum": ["firing", "resolved"]},
+        "state": {"enum": [str(s) for s in RunState]},
+        "reason": {"type": "string"},
+        "created_at": {"type": "number"},
+        "not_before": {"type": "number"},
+        "started_at": {"type": ["number", "null"]},
+        "finished_at": {"type": ["number", "null"]},
+        "attempts": {"type": "integer"},
+        "notification_id": {"type": "string"},
+    },
+}
+_STEP = {
+    "type": "object",
+    "properties": {
+        "index": {"type": "integer"},
+        "name": {"type": "string"},
+        "action": {"type": "string"},
+        "attempt": {"type": "integer"},
+        "params": {"type": "object"},
+        "outcome": {"enum": ["succeeded", "failed", "timed_out"]},
+        "summary": {"type": "string"},
+        "exit_code": {"type": ["integer", "null"]},
+        "output": {"type": "string"},
+        "details": {"type": "object"},
+        "started_at": {"type": "number"},
+        "finished_at": {"type": "number"},
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    err = {"$ref": "#/components/schemas/Error"}
+    notification = NotificationIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    nested = notification.pop("$defs", {})
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "alertreflex",
+            "version": __version__,
+            "description": "Runs reflexes for Alertmanager webhook notifications.",
+        },
+        "paths": {
+            "/webhook": {
+                "post": {
+                    "summary": "Receive an Alertmanager webhook notification (payload version 4)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Notification"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "status": {"const": "accepted"},
+                                    "runs_created": {"type": "integer"},
+                                    "runs_skipped": {"type": "integer"},
+                                    "duplicate": {"type": "boolean"},
+                                },
+                            },
+                            "Stored durably; runs queued",
+                        ),
+                        "400": _json(err, "Invalid JSON or payload; the message names the field"),
+                        "401": _json(err, "Missing or wrong webhook credentials"),
+                        "413": _json(err, "Body larger than max_body_size"),
+                        "503": _json(err, "Run queue full or store unavailable; retry later"),
+                    },
+                }
+            },
+            "/api/v1/reflexes": {
+                "get": {
+                    "summary": "The reflexes of the running config",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "reflexes": {"type": "array", "items": {"type": "object"}}
+                                },
+                            },
+                            "Reflexes",
+                        )
+                    },
+                }
+            },
+            "/api/v1/runs": {
+                "get": {
+                    "summary": "Recent runs, newest first",
+                    "parameters": [
+                        {"name": "reflex", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "state",
+                            "in": "query",
+                            "schema": {"enum": [str(s) for s in RunState]},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 1000,
+                                "default": 50,
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "runs": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/RunSummary"},
+                                    }
+                                },
+                            },
+                            "Runs",
+                        ),
+                        "400": _json(err, "Bad query parameter"),
+                    },
+                }
+            },
+            "/api/v1/runs/{id}": {
+                "get": {
+                    "summary": "One run: its steps, rendered parameters, output, timings and alert",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Run"}, "The run"),
+                        "404": _json(err, "No such run"),
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": _ERROR,
+                "Notification": notification,
+                **nested,
+                "RunSummary": _RUN_SUMMARY,
+                "Run": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/RunSummary"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "alert": {"type": "object"},
+                                "notification": {"type": "object"},
+                                "steps": {"type": "array", "items": _STEP},
+                            },
+                        },
+                    ]
+                },
+            }
+        },
+    }

@@ -1,0 +1,49 @@
+"""Prometheus-style operational endpoints: /metrics, /-/healthy, /-/ready, /-/reload."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from alertreflex.engine.engine import Engine
+from alertreflex.store.base import StoreError
+from alertreflex.web.errors import json_error
+
+Reloader = Callable[[], Awaitable[str | None]]
+"""Reloads the config; returns None on success or the reason it failed."""
+
+
+def routes(engine: Engine, reload: Reloader, ready: Callable[[], bool]) -> list[web.RouteDef]:
+    async def metrics(_request: web.Request) -> web.Response:
+        body = generate_latest(engine.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthy(_request: web.Request) -> web.Response:
+        return web.Response(text="alertreflex is Healthy.\n")
+
+    async def is_ready(_request: web.Request) -> web.Response:
+        if not ready():
+            return web.Response(status=503, text="alertreflex is not ready.\n")
+        try:
+            await engine.store.ping()
+        except StoreError as exc:
+            return web.Response(status=503, text=f"alertreflex is not ready: {exc}\n")
+        return web.Response(text="alertreflex is Ready.\n")
+
+    async def do_reload(_request: web.Request) -> web.Response:
+        problem = await reload()
+        if problem is not None:
+            return json_error(
+                500, f"config reload failed, keeping the last good config:\n{problem}"
+            )
+        return web.json_response({"status": "success", "reflexes": len(engine.config.reflexes)})
+
+    return [
+        web.get("/metrics", metrics),
+        web.get("/-/healthy", healthy),
+        web.get("/-/ready", is_ready),
+        web.post("/-/reload", do_reload),
+        web.put("/-/reload", do_reload),
+    ]

@@ -1,0 +1,152 @@
+"""Shared fixtures: a real alertreflex server process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent / "alertreflex"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """``alertreflex serve`` as a subprocess, as users run it."""
+
+    def __init__(self, config: Path, db: Path, log: Path, env: dict[str, str] | None = None):
+        self.config = config
+        self.db = db
+        self.log_path = log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> ServerProcess:
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(BIN),
+                "serve",
+                "--config",
+                str(self.config),
+                "--storage",
+                f"sqlite:///{self.db}",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "debug",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def post(self, payload: Any, **kw: Any) -> httpx.Response:
+        return httpx.post(f"{self.url}/webhook", json=payload, timeout=10, **kw)
+
+    def runs(self, **params: Any) -> list[dict[str, Any]]:
+        params.setdefault("limit", 1000)
+        resp = httpx.get(f"{self.url}/api/v1/runs", params=params, timeout=10)
+        resp.raise_for_status()
+        runs: list[dict[str, Any]] = resp.json()["runs"]
+        return runs
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        resp = httpx.get(f"{self.url}/api/v1/runs/{run_id}", timeout=10)
+        resp.raise_for_status()
+        data: dict[str, Any] = resp.json()
+        return data
+
+    def wait_runs(
+        self,
+        count: int,
+        *,
+        states: tuple[str, ...] = ("succeeded",),
+        timeout: float = 20.0,
+        **params: Any,
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        runs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            runs = [r for r in self.runs(**params) if r["state"] in states]
+            if len(runs) >= count:
+                return runs
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} runs in {states}, got {self.runs(**params)}")
+
+    def metric(self, name: str) -> float:
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        total = 0.0
+        found = False
+        for line in text.splitlines():
+            if line.startswith(name) and (line[len(name)] in " {"):
+                total += float(line.rsplit(" ", 1)[1])
+                found = True
+        if not found:
+            raise KeyError(name)
+        return total
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Any]:
+    """Start servers from config text; every one started is stopped at the end."""
+    started: list[ServerProcess] = []
+
+    def make(
+        config_text: str,
+        *,
+        db: Path | None = None,
+        start: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> ServerProcess:
+        cfg = tmp_path / f"alertreflex-{len(started)}.yml"
+        cfg.write_text(config_text)
+        srv = ServerProcess(
+            cfg, db or tmp_path / "alertreflex.db", tmp_path / f"server-{len(started)}.log", env
+        )
+        started.append(srv)
+        return srv.start() if start else srv
+
+    yield make
+    for srv in started:
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait()
