@@ -217,7 +217,9 @@ class _Loader:
         out: list[Matcher] = []
         if isinstance(rc.match, str):
             try:
-                out = parse_matchers(rc.match)
+                # YAML block scalars add a trailing newline that Alertmanager's parser
+                # would reject; surrounding whitespace means nothing here.
+                out = parse_matchers(rc.match.strip())
             except MatcherError as exc:
                 self._problem(file, doc, (*at, "match"), str(exc))
         else:
