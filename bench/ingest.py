@@ -52,6 +52,7 @@ TARGET_ACTION_P50_MS = 5.0  # alert-to-action start, p50, at low load
 TARGET_IDLE_RSS_MIB = 60.0
 TARGET_REFLEX_RATIO = 0.90  # 10,000 reflexes vs 10 reflexes, throughput
 TARGET_CONCURRENCY = 16
+QUIET_CPU = 0.25  # other processes' CPU (share of one core) under which the machine is quiet
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
 
@@ -632,6 +633,37 @@ class CaseResult:
     idle_rss: float = 0.0
     peak_rss: float = 0.0
     startup_s: float = 0.0
+    other_cpu: float = 0.0  # CPU used by processes that are not part of the bench
+    steal: float = 0.0  # CPU time the hypervisor took away
+    quiet_before: float = 0.0  # other processes' CPU just before the case
+
+
+@dataclass
+class Snapshot:
+    """CPU counters and metrics at one moment of a case."""
+
+    t: float
+    own: float  # server process, all threads
+    children: float  # its reaped children (exec actions)
+    busy: float  # the whole machine
+    steal: float
+    bench: float  # this process
+    metrics: Metrics
+
+    @classmethod
+    def take(cls, srv: Server) -> Snapshot:
+        own, children = srv.cpu_seconds()
+        busy, steal = machine_cpu()
+        return cls(time.monotonic(), own, children, busy, steal, _cpu_seconds(), srv.metrics())
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine, all CPUs, from /proc/stat."""
+    with contextlib.suppress(OSError, ValueError):
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in first[1:9])
+        return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
+    return 0.0, 0.0
 
 
 class Bench:
@@ -686,6 +718,58 @@ class Bench:
                 for f in self.tmp.glob(f"case-{self.case_no}.db*"):
                     f.unlink()
 
+    def wait_quiet(self) -> float:
+        """Wait, at most --quiet-wait seconds, until processes other than ours use less
+        than a quarter of a core (tests or builds running beside the bench skew every
+        figure). Returns their share of a core when we stopped waiting."""
+        deadline = time.monotonic() + self.opts.quiet_wait
+        while True:
+            b0, c0, t0 = machine_cpu()[0], _cpu_seconds(), time.monotonic()
+            time.sleep(0.5)
+            dt = time.monotonic() - t0
+            other = (machine_cpu()[0] - b0 - (_cpu_seconds() - c0)) / dt
+            if other < QUIET_CPU or time.monotonic() >= deadline:
+                return other
+
+    def start_py_spy(self, srv: Server, name: str, reflexes: int) -> subprocess.Popen[bytes] | None:
+        if not self.opts.py_spy:
+            return None
+        out = Path(self.opts.py_spy)
+        out.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{name} {reflexes} reflexes".lower()).strip("-")
+        spy = shutil.which("py-spy", path=f"{BIN.parent}:{os.environ.get('PATH', '')}")
+        if spy is None:
+            print("  --py-spy: py-spy not found (pip install py-spy)", flush=True)
+            return None
+        return subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(srv.pid),
+                "--threads",
+                "--rate",
+                "100",
+                "--duration",
+                str(max(1, math.ceil(self.opts.warmup + self.opts.duration))),
+                "--format",
+                "raw",
+                "--output",
+                str(out / f"{slug}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    @staticmethod
+    def finish_py_spy(spy: subprocess.Popen[bytes] | None) -> None:
+        if spy is not None:
+            try:
+                spy.wait(15)
+            except subprocess.TimeoutExpired:
+                spy.terminate()
+                spy.wait()
+
     def idle_rss(self, srv: Server) -> float:
         time.sleep(0.5)  # let start-up garbage settle
         return srv.memory_mib()[0]
@@ -695,6 +779,7 @@ class Bench:
     def load_case(self, size: int, concurrency: int, reflexes: int) -> CaseResult:
         o = self.opts
         res = CaseResult(f"{size:>2} alert x c{concurrency:<2}", size, concurrency, reflexes)
+        quiet = self.wait_quiet()
         with self.server(reflexes, ["true"]) as srv:
             res.startup_s = srv.startup_s
             res.idle_rss = self.idle_rss(srv)
@@ -714,24 +799,26 @@ class Bench:
             start = time.monotonic() + 0.05
             warm_end, end = start + o.warmup, start + o.warmup + o.duration
             parent.send((warm_end, end))
+            spy = self.start_py_spy(srv, res.name, reflexes)
             peak = 0.0
-            m0 = m1 = None
-            cpu0 = cpu1 = (0.0, 0.0)
+            s0: Snapshot | None = None
+            s1: Snapshot | None = None
             while not parent.poll(0.05):
                 now = time.monotonic()
                 peak = max(peak, srv.memory_mib()[0])
-                if m0 is None and now >= warm_end:
-                    cpu0, m0 = srv.cpu_seconds(), srv.metrics()
-                if m1 is None and now >= end:
-                    cpu1, m1 = srv.cpu_seconds(), srv.metrics()
+                if s0 is None and now >= warm_end:
+                    s0 = Snapshot.take(srv)
+                if s1 is None and now >= end:
+                    s1 = Snapshot.take(srv)
                 if not proc.is_alive():
                     break
             result: LoadResult = parent.recv()
             proc.join(10)
             self.procs.remove(proc)
-            assert m0 is not None
-            if m1 is None:
-                cpu1, m1 = srv.cpu_seconds(), srv.metrics()
+            assert s0 is not None
+            if s1 is None:
+                s1 = Snapshot.take(srv)
+            m0, m1 = s0.metrics, s1.metrics
             window = result.window
             res.notif_s = result.ok / window
             res.alerts_s = result.ok_alerts / window
@@ -740,8 +827,14 @@ class Bench:
             res.non200 = result.non200
             res.errors = result.errors
             res.gen_cpu = result.cpu_s / window
-            res.srv_cpu = (cpu1[0] - cpu0[0]) / window
-            res.child_cpu = (cpu1[1] - cpu0[1]) / window
+            dt = s1.t - s0.t
+            res.srv_cpu = (s1.own - s0.own) / dt
+            res.child_cpu = (s1.children - s0.children) / dt
+            res.other_cpu = (s1.busy - s0.busy) / dt - res.srv_cpu - res.child_cpu
+            res.other_cpu -= res.gen_cpu + (s1.bench - s0.bench) / dt
+            res.steal = (s1.steal - s0.steal) / dt
+            res.quiet_before = quiet
+            self.finish_py_spy(spy)
             server_hist = bucket_diff(
                 m1.buckets("alertreflex_webhook_duration_seconds"),
                 m0.buckets("alertreflex_webhook_duration_seconds"),
@@ -774,9 +867,10 @@ class Bench:
 
     def latency_case(self) -> dict[str, Any]:
         o = self.opts
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"quiet_before": self.wait_quiet()}
         with self.server(o.reflexes, ["date", "+%s.%N"]) as srv:
-            m0 = srv.metrics()
+            s0 = Snapshot.take(srv)
+            m0 = s0.metrics
             parent, child = self.mp.Pipe()
             spec = {
                 "mode": "paced",
@@ -790,8 +884,12 @@ class Bench:
             if not parent.poll(o.latency_count * o.latency_interval + 60):
                 raise RuntimeError("paced generator did not finish")
             result: LoadResult = parent.recv()
+            s1 = Snapshot.take(srv)
             proc.join(10)
             self.procs.remove(proc)
+            dt = s1.t - s0.t
+            ours = s1.own - s0.own + s1.children - s0.children + s1.bench - s0.bench
+            out["other_cpu"] = (s1.busy - s0.busy - ours) / dt  # the generator is in it
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 m1 = srv.metrics()
@@ -851,8 +949,8 @@ def print_cases(title: str, cases: list[CaseResult]) -> None:
     head = (
         f"{'case':<14} {'reflexes':>8} {'notif/s':>8} {'alerts/s':>9} {'p50 ms':>7} "
         f"{'p99 ms':>7} {'srv p99':>7} {'non200':>6} {'srv cpu':>7} {'exec cpu':>8} "
-        f"{'gen cpu':>7} {'runs/s':>7} {'backlog':>8} {'drain/s':>8} {'idle MiB':>8} "
-        f"{'peak MiB':>8}"
+        f"{'gen cpu':>7} {'other':>6} {'runs/s':>7} {'backlog':>8} {'drain/s':>8} "
+        f"{'idle MiB':>8} {'peak MiB':>8}"
     )
     print(head)
     print("-" * len(head))
@@ -862,8 +960,14 @@ def print_cases(title: str, cases: list[CaseResult]) -> None:
             f"{c.name:<14} {c.reflexes:>8} {c.notif_s:>8.0f} {c.alerts_s:>9.0f} "
             f"{fmt(c.p50_ms):>7} {fmt(c.p99_ms):>7} {fmt(c.server_p99_ms):>7} "
             f"{c.non200 + c.errors:>6} {c.srv_cpu:>7.0%} {c.child_cpu:>8.0%} {c.gen_cpu:>7.0%} "
-            f"{c.runs_s_load:>7.0f} {c.backlog:>8} {drain:>8} {c.idle_rss:>8.1f} "
-            f"{c.peak_rss:>8.1f}"
+            f"{c.other_cpu:>6.0%} {c.runs_s_load:>7.0f} {c.backlog:>8} {drain:>8} "
+            f"{c.idle_rss:>8.1f} {c.peak_rss:>8.1f}"
+        )
+    busy = [c.name.strip() for c in cases if c.other_cpu >= QUIET_CPU]
+    if busy:
+        print(
+            f"  WARNING: other processes used >= {QUIET_CPU:.0%} of a core during: "
+            f"{', '.join(busy)}; those figures are low."
         )
     sys.stdout.flush()
 
@@ -899,7 +1003,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the server's --storage; '{case}' in it is replaced by the case number "
         "(default: a fresh temporary SQLite file per case)",
     )
-    p.add_argument("--client", choices=["raw", "aiohttp"], default="raw")
+    p.add_argument(
+        "--client",
+        choices=["raw", "aiohttp"],
+        default="raw",
+        help="load generator HTTP client: hand-written HTTP/1.1 (raw, cheap) or aiohttp",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=5.0,
+        help="before each case, wait up to this long for other processes to go quiet (5)",
+    )
+    p.add_argument(
+        "--py-spy",
+        metavar="DIR",
+        help="record the server with py-spy during each load case into DIR (raw format)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     o = p.parse_args(argv)
@@ -970,7 +1090,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "  independent (send -> `date +%s.%N` in the step): p50 "
         f"{fmt(latency.get('p50_ms'), '.2f')}"
         f" ms, p99 {fmt(latency.get('p99_ms'), '.2f')} ms over {latency.get('count')} runs"
-        f" ({latency.get('non200')} non-200)"
+        f" ({latency.get('non200')} non-200; other processes used "
+        f"{latency.get('other_cpu', 0.0):.0%} of a core meanwhile, generator included)"
     )
     print(
         f"  server histogram alertreflex_action_start_delay_seconds: p50 "
@@ -1085,6 +1206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("-" * (width + 38))
     for label, target, measured, ok in rows:
         print(f"{label:<{width}}  {target:>11}  {measured:>12}  {verdict(ok)}")
+    if o.py_spy:
+        print(f"\npy-spy profiles (raw, one per case) in {o.py_spy}")
     print(f"\ntotal bench time {time.monotonic() - t_start:.0f}s")
     return 0
 

@@ -99,7 +99,7 @@ BROKEN = [
     ),
     (
         "reflexes:\n  - name: x\n    team: t\n    match: []\n    on_firing:\n      - exec: {command: ['{{ alert.labels.pid }']}\n",
-        "c.yml:6: reflexes[0].on_firing[0].exec: command[0]: template syntax error",
+        "c.yml:6: reflexes[0].on_firing[0].exec.command[0]: template syntax error",
     ),
     (
         "reflexes:\n  - name: x\n    team: t\n    match: []\n    on_firing:\n      - exec: {command: ['{{ alertt.labels.pid }}']}\n",

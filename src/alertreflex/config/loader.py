@@ -115,8 +115,8 @@ def load_config(
     loader = _Loader(action_params, problems)
     # Settings first (they may sit in any file), then reflexes, which depend on them.
     parsed = [loaded for f in files if (loaded := loader.parse_file(f)) is not None]
-    for name, doc, cf in parsed:
-        loader.reflexes_of(name, doc, cf)
+    for name, doc, reflexes in parsed:
+        loader.reflexes_of(name, doc, reflexes)
     settings = loader.settings or Settings()
     cfg = Config(settings=settings, reflexes=loader.reflexes, files=[str(f) for f in files])
     if read_secrets:
@@ -139,7 +139,7 @@ class _Loader:
     def _problem(self, file: str, doc: LocatedDocument, path: Path, message: str) -> None:
         self.problems.append(Problem(file, doc.line_of(path), format_path(path), message))
 
-    def parse_file(self, f: FsPath) -> tuple[str, LocatedDocument, ConfigFile] | None:
+    def parse_file(self, f: FsPath) -> tuple[str, LocatedDocument, list[Any]] | None:
         name = str(f)
         try:
             doc = load_yaml(f.read_text(encoding="utf-8"))
@@ -151,34 +151,68 @@ class _Loader:
             return None
         if doc.data is None:
             return None  # an empty file is a valid, empty config
-        try:
-            parsed = ConfigFile.model_validate(doc.data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                self._problem(name, doc, tuple(err["loc"]), _pydantic_message(err))
+        data = doc.data
+        if not isinstance(data, dict):
+            self._problem(name, doc, (), "expected a mapping with 'reflexes' and/or 'settings'")
             return None
-        if parsed.settings is not None:
-            if self.settings is not None:
-                self._problem(
-                    name,
-                    doc,
-                    ("settings",),
-                    f"settings are already defined in {self.settings_file}; keep them in one file",
-                )
+        for key in data:
+            if key not in ConfigFile.model_fields:
+                self._problem(name, doc, (key,), "unknown field")
+        # Settings and each reflex are validated on their own, so that one broken
+        # reflex does not hide the problems of the others.
+        raw_settings = data.get("settings")
+        if raw_settings is not None:
+            try:
+                settings = Settings.model_validate(raw_settings)
+            except ValidationError as exc:
+                self._pydantic_problems(name, doc, ("settings",), exc)
             else:
-                self.settings, self.settings_file = parsed.settings, name
-        return name, doc, parsed
+                if self.settings is not None:
+                    self._problem(
+                        name,
+                        doc,
+                        ("settings",),
+                        f"settings are already defined in {self.settings_file}; "
+                        "keep them in one file",
+                    )
+                else:
+                    self.settings, self.settings_file = settings, name
+        reflexes = data.get("reflexes", [])
+        if not isinstance(reflexes, list):
+            self._problem(name, doc, ("reflexes",), "must be a list of reflexes")
+            reflexes = []
+        return name, doc, reflexes
 
-    def reflexes_of(self, name: str, doc: LocatedDocument, parsed: ConfigFile) -> None:
-        for i, rc in enumerate(parsed.reflexes):
-            reflex = self._reflex(name, doc, ("reflexes", i), rc)
+    def _pydantic_problems(
+        self, file: str, doc: LocatedDocument, at: Path, exc: ValidationError
+    ) -> None:
+        for err in exc.errors():
+            self._problem(file, doc, (*at, *err["loc"]), _pydantic_message(err))
+
+    def reflexes_of(self, name: str, doc: LocatedDocument, reflexes: list[Any]) -> None:
+        for i, raw in enumerate(reflexes):
+            at: Path = ("reflexes", i)
+            if not isinstance(raw, dict):
+                self._problem(name, doc, at, "a reflex must be a mapping")
+                continue
+            try:
+                rc = ReflexConfig.model_validate(raw)
+            except ValidationError as exc:
+                self._pydantic_problems(name, doc, at, exc)
+                # Still check what can be checked, so every problem shows at once.
+                self._matchers(name, doc, at, raw.get("match"), str(raw.get("team", "")))
+                for key in ("on_firing", "on_resolved"):
+                    for j, step in enumerate(_list_of_dicts(raw.get(key))):
+                        self._step(name, doc, (*at, key, j), step)
+                continue
+            reflex = self._reflex(name, doc, at, rc)
             if reflex is None:
                 continue
             if (other := self.reflexes.get(rc.name)) is not None:
                 self._problem(
                     name,
                     doc,
-                    ("reflexes", i, "name"),
+                    (*at, "name"),
                     f"duplicate reflex name {rc.name!r}, first defined at {other.source}",
                 )
                 continue
@@ -186,7 +220,7 @@ class _Loader:
 
     def _reflex(self, file: str, doc: LocatedDocument, at: Path, rc: ReflexConfig) -> Reflex | None:
         before = len(self.problems)
-        matchers = self._matchers(file, doc, at, rc)
+        matchers = self._matchers(file, doc, at, rc.match, rc.team)
         steps = {
             key: tuple(
                 s
@@ -212,31 +246,33 @@ class _Loader:
         )
 
     def _matchers(
-        self, file: str, doc: LocatedDocument, at: Path, rc: ReflexConfig
+        self, file: str, doc: LocatedDocument, at: Path, match: Any, team: str
     ) -> list[Matcher]:
         out: list[Matcher] = []
-        if isinstance(rc.match, str):
+        if isinstance(match, str):
             try:
                 # YAML block scalars add a trailing newline that Alertmanager's parser
                 # would reject; surrounding whitespace means nothing here.
-                out = parse_matchers(rc.match.strip())
+                out = parse_matchers(match.strip())
             except MatcherError as exc:
                 self._problem(file, doc, (*at, "match"), str(exc))
-        else:
-            for j, text in enumerate(rc.match):
+        elif isinstance(match, list):
+            for j, text in enumerate(match):
+                if not isinstance(text, str):
+                    continue  # reported by the schema
                 try:
                     out.append(parse_matcher(text))
                 except MatcherError as exc:
                     self._problem(file, doc, (*at, "match", j), str(exc))
         label = (self.settings or Settings()).ownership_label
         for m in out:
-            if m.name == label and m.op is MatchOp.EQUAL and m.value != rc.team:
+            if m.name == label and m.op is MatchOp.EQUAL and m.value != team:
                 self._problem(
                     file,
                     doc,
                     (*at, "match"),
-                    f"matcher {m} can never match: reflex of team {rc.team!r} only sees "
-                    f"alerts with {label}={rc.team!r}",
+                    f"matcher {m} can never match: reflex of team {team!r} only sees "
+                    f"alerts with {label}={team!r}",
                 )
         return out
 
@@ -271,7 +307,7 @@ class _Loader:
         try:
             tree = TemplateTree(params)
         except TemplateError as exc:
-            self._problem(file, doc, (*at, kind), str(exc))
+            self._problem(file, doc, (*at, kind, *exc.path), exc.reason)
             return None
         name = raw.get("name", kind)
         cont = raw.get("continue_on_error", False)
@@ -328,6 +364,12 @@ class _Loader:
             self.problems.append(Problem(where, 0, path, f"{filename} is empty"))
             return None
         return value
+
+
+def _list_of_dicts(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, dict)]
 
 
 def _pydantic_message(err: Mapping[str, Any]) -> str:

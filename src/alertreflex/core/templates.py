@@ -28,7 +28,23 @@ _ENV = ImmutableSandboxedEnvironment(
 
 
 class TemplateError(ValueError):
-    """A template that does not compile, uses an unknown name, or fails to render."""
+    """A template that does not compile, uses an unknown name, or fails to render.
+
+    ``path`` locates the parameter (``("command", 1)``), ``reason`` says what is wrong.
+    """
+
+    def __init__(self, path: tuple[str | int, ...], reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{format_param(path)}: {reason}" if path else reason)
+
+
+def format_param(path: tuple[str | int, ...]) -> str:
+    """``("json", "a", 0)`` -> ``json.a[0]``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 @dataclass(frozen=True)
@@ -41,61 +57,61 @@ def _looks_templated(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
-def compile_string(text: str, path: str = "") -> str | _Compiled:
+def compile_string(text: str, path: tuple[str | int, ...] = ()) -> str | _Compiled:
     """Compile ``text`` if it contains template syntax; plain strings stay strings."""
     if not _looks_templated(text):
         return text
-    where = f"{path}: " if path else ""
     try:
         ast = _ENV.parse(text)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"{where}template syntax error: {exc.message}") from None
+        raise TemplateError(path, f"template syntax error: {exc.message}") from None
     unknown = meta.find_undeclared_variables(ast) - CONTEXT_NAMES
     if unknown:
         raise TemplateError(
-            f"{where}unknown template variable(s) {', '.join(sorted(unknown))}; "
-            f"available: {', '.join(sorted(CONTEXT_NAMES))}"
+            path,
+            f"unknown template variable(s) {', '.join(sorted(unknown))}; "
+            f"available: {', '.join(sorted(CONTEXT_NAMES))}",
         )
     return _Compiled(text, _ENV.from_string(text))
+
+
+Path = tuple[str | int, ...]
 
 
 class TemplateTree:
     """A parameter structure (dicts, lists, scalars) with its strings precompiled."""
 
-    def __init__(self, raw: Any, path: str = "") -> None:
+    def __init__(self, raw: Any) -> None:
         self.raw = raw
-        self._tree = self._compile(raw, path)
+        self._tree = self._compile(raw, ())
 
     @classmethod
-    def _compile(cls, value: Any, path: str) -> Any:
+    def _compile(cls, value: Any, path: Path) -> Any:
         if isinstance(value, str):
             return compile_string(value, path)
         if isinstance(value, Mapping):
-            return {k: cls._compile(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+            return {k: cls._compile(v, (*path, str(k))) for k, v in value.items()}
         if isinstance(value, list):
-            return [cls._compile(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            return [cls._compile(v, (*path, i)) for i, v in enumerate(value)]
         return value
 
     def render(self, context: Mapping[str, Any]) -> Any:
         """Render every template; raise TemplateError naming the parameter that failed."""
-        return self._render(self._tree, context, "")
+        return self._render(self._tree, context, ())
 
     @classmethod
-    def _render(cls, node: Any, context: Mapping[str, Any], path: str) -> Any:
+    def _render(cls, node: Any, context: Mapping[str, Any], path: Path) -> Any:
         if isinstance(node, _Compiled):
             try:
                 return node.template.render(context)
             except jinja2.UndefinedError as exc:
-                raise TemplateError(f"{path or 'template'}: {exc.message}") from None
+                raise TemplateError(path, exc.message or "undefined value") from None
             except jinja2.TemplateError as exc:
-                raise TemplateError(f"{path or 'template'}: {exc}") from None
+                raise TemplateError(path, str(exc)) from None
             except Exception as exc:  # e.g. a ZeroDivisionError inside the template
-                raise TemplateError(f"{path or 'template'}: {type(exc).__name__}: {exc}") from None
+                raise TemplateError(path, f"{type(exc).__name__}: {exc}") from None
         if isinstance(node, dict):
-            return {
-                k: cls._render(v, context, f"{path}.{k}" if path else str(k))
-                for k, v in node.items()
-            }
+            return {k: cls._render(v, context, (*path, k)) for k, v in node.items()}
         if isinstance(node, list):
-            return [cls._render(v, context, f"{path}[{i}]") for i, v in enumerate(node)]
+            return [cls._render(v, context, (*path, i)) for i, v in enumerate(node)]
         return node

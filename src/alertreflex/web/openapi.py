@@ -151,6 +151,12 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
+                }
+            },
             "/api/v1/runs/{id}": {
                 "get": {
                     "summary": "One run: its steps, rendered parameters, output, timings and alert",

@@ -1,0 +1,67 @@
+"""The reflex index: ownership first, then alertname, so unrelated reflexes cost nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from alertreflex.core.index import ReflexIndex
+from alertreflex.core.matchers import Matcher, parse_matchers
+
+
+class CountingMatcher(Matcher):
+    """A matcher that counts how often it is evaluated."""
+
+    calls = 0
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        CountingMatcher.calls += 1
+        return super().matches(labels)
+
+
+@dataclass(frozen=True)
+class R:
+    name: str
+    team: str
+    matchers: tuple[Matcher, ...]
+
+
+def _reflex(name: str, team: str, text: str) -> R:
+    ms = tuple(CountingMatcher(m.name, m.op, m.value) for m in parse_matchers(text))
+    return R(name, team, ms)
+
+
+def test_only_candidates_are_evaluated() -> None:
+    """With 10,000 reflexes of other teams and alertnames, an alert evaluates a handful."""
+    mine = [
+        _reflex("pinned", "t", '{alertname="A", severity="critical"}'),
+        _reflex("loose", "t", '{severity=~"crit.*"}'),
+    ]
+    others = [_reflex(f"o{i}", f"team{i % 100}", f'{{alertname="X{i}"}}') for i in range(10_000)]
+    others += [_reflex(f"p{i}", "t", f'{{alertname="Other{i}"}}') for i in range(1_000)]
+    index = ReflexIndex([*others, *mine])
+    CountingMatcher.calls = 0
+    found = index.match({"alertname": "A", "severity": "critical", "team": "t"})
+    assert [r.name for r in found] == ["pinned", "loose"]
+    assert CountingMatcher.calls == 3
+
+
+def test_alert_without_team_matches_nothing() -> None:
+    """No ownership label, no reflex: not even one with no matchers."""
+    index = ReflexIndex([_reflex("any", "t", "{}")])
+    assert index.match({"alertname": "A"}) == []
+    assert [r.name for r in index.match({"alertname": "A", "team": "t"})] == ["any"]
+
+
+def test_custom_ownership_label() -> None:
+    """The ownership label is configurable."""
+    index = ReflexIndex([_reflex("r", "db", "{}")], ownership_label="owner")
+    assert index.match({"team": "db"}) == []
+    assert [r.name for r in index.match({"owner": "db"})] == ["r"]
+
+
+def test_regex_on_alertname_is_not_pinned() -> None:
+    """A regex on alertname cannot be indexed by value; it is still found."""
+    index = ReflexIndex([_reflex("re", "t", '{alertname=~"Bucket.*"}')])
+    assert [r.name for r in index.match({"alertname": "BucketFull", "team": "t"})] == ["re"]
+    assert index.match({"alertname": "Other", "team": "t"}) == []
