@@ -6,9 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from alertreflex.actions.base import load_action_types, params_models
 from alertreflex.cli._common import add_command
-from alertreflex.config.loader import ConfigError, load_config
 
 
 def register(sub: Any) -> None:
@@ -28,6 +26,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from alertreflex.actions.base import load_action_types, params_models
+    from alertreflex.config.loader import ConfigError, load_config
+
     try:
         cfg = load_config(
             args.paths, params_models(load_action_types()), read_secrets=not args.no_secrets

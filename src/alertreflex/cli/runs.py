@@ -8,10 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from alertreflex.cli._common import add_command
-from alertreflex.web.server import DEFAULT_LISTEN
+from alertreflex.defaults import DEFAULT_LISTEN
 
 
 def register(sub: Any) -> None:
@@ -92,6 +90,8 @@ def show(r: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import httpx
+
     base = args.url.rstrip("/")
     try:
         with httpx.Client(timeout=10) as client:

@@ -6,8 +6,7 @@ import argparse
 from typing import Any
 
 from alertreflex.cli._common import add_command
-from alertreflex.logs import configure_logging
-from alertreflex.web.server import DEFAULT_LISTEN, DEFAULT_STORAGE, serve
+from alertreflex.defaults import DEFAULT_LISTEN, DEFAULT_STORAGE
 
 
 def register(sub: Any) -> None:
@@ -41,5 +40,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from alertreflex.logs import configure_logging
+    from alertreflex.web.server import serve
+
     configure_logging(args.log_level, args.log_format)
     return serve(args.config, args.storage, args.listen)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from alertreflex.actions.base import Action, load_action_types, params_models
 from alertreflex.config.loader import Config, ConfigError, load_config
+from alertreflex.defaults import DEFAULT_LISTEN
 from alertreflex.engine.engine import Engine
 from alertreflex.engine.metrics import Metrics
 from alertreflex.store.base import Store, StoreError
@@ -22,9 +23,6 @@ from alertreflex.store.sqlite import SQLiteStore
 from alertreflex.web.app import create_app
 
 log = structlog.get_logger("alertreflex.server")
-
-DEFAULT_LISTEN = "127.0.0.1:8976"
-DEFAULT_STORAGE = "sqlite:///alertreflex.db"
 
 
 class UsageError(ValueError):
