@@ -260,7 +260,8 @@ reflexes:
 
 
 def test_sigterm_past_grace_interrupts_then_resumes(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Past shutdown_grace the run is interrupted; the next start runs it again to the end."""
+    """Past shutdown_grace the run is interrupted; the next start runs it again to the end,
+    and its own start does not put it under the reflex's cooldown."""
     marker = tmp_path / "first-attempt"
     config = f"""\
 settings: {{shutdown_grace: 200ms}}
@@ -268,6 +269,7 @@ reflexes:
   - name: resumable
     team: t
     match: []
+    cooldown: 1h
     on_firing:
       - exec:
           command:

@@ -34,6 +34,7 @@ class QueuedRun:
     not_before: float
     accepted_at: float
     steps: list[dict[str, Any]] = field(default_factory=list)  # from an interrupted attempt
+    attempts: int = 0  # earlier attempts: a resumed run is not subject to its cooldown
 
 
 class Dispatcher:

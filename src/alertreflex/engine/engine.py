@@ -15,7 +15,7 @@ from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_ingest
 from alertreflex.engine.runner import Runner
-from alertreflex.store.base import IngestResult, QueueFullError, Store
+from alertreflex.store.base import IngestResult, Store
 
 log = structlog.get_logger("alertreflex.engine")
 
@@ -79,6 +79,7 @@ class Engine:
                     not_before=rec.not_before,
                     accepted_at=rec.created_at,
                     steps=rec.steps,
+                    attempts=rec.attempts,
                 )
             )
         if recovered:
@@ -105,10 +106,6 @@ class Engine:
         batch = plan_ingest(
             notification, body, cfg, now=now, capacity=max(0, capacity), new_id=new_id
         )
-        if batch.runs and capacity <= 0:
-            raise QueueFullError(
-                f"{self.unfinished} runs unfinished, limit {cfg.settings.max_queued_runs}"
-            )
         result = await self.store.ingest(batch)
         for run in result.created:
             if run.state is RunState.QUEUED:

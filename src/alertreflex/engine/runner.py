@@ -107,7 +107,7 @@ class Runner:
                 self._dry_steps(steps_def, ctx_vars, redactor),
             )
             return
-        if run.trigger is Trigger.FIRING and reflex.cooldown > 0:
+        if run.trigger is Trigger.FIRING and reflex.cooldown > 0 and run.attempts == 0:
             last = self._last_firing_start.get(reflex.name)
             if last is not None and now - last < reflex.cooldown:
                 await self._skip(
