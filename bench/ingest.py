@@ -463,10 +463,25 @@ def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+BASELINE_SERVER = """
+import sys, orjson
+from aiohttp import web
+async def webhook(request):
+    orjson.loads(await request.read())
+    return web.json_response({"status": "accepted"}, dumps=lambda o: orjson.dumps(o).decode())
+app = web.Application()
+app.router.add_post("/webhook", webhook)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+"""The floor: aiohttp reading the body and parsing the JSON, nothing else."""
+
+
 class Server:
     """``alertreflex serve`` as a subprocess in its own session (Ctrl-C stays with us)."""
 
-    def __init__(self, config: Path, storage: str, log: Path, log_level: str) -> None:
+    def __init__(
+        self, config: Path, storage: str, log: Path, log_level: str, *, baseline: bool = False
+    ) -> None:
         self.config = config
         self.storage = storage
         self.log_path = log
@@ -475,23 +490,28 @@ class Server:
         self.url = f"http://{HOST}:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_s = 0.0
+        self.baseline = baseline
+        if baseline:
+            self.command = [sys.executable, "-c", BASELINE_SERVER, str(self.port)]
+        else:
+            self.command = [
+                str(BIN),
+                "serve",
+                "--config",
+                str(config),
+                "--storage",
+                storage,
+                "--listen",
+                f"{HOST}:{self.port}",
+                "--log-level",
+                log_level,
+            ]
 
     def start(self, timeout: float = 180.0) -> Server:
         t0 = time.monotonic()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [
-                    str(BIN),
-                    "serve",
-                    "--config",
-                    str(self.config),
-                    "--storage",
-                    self.storage,
-                    "--listen",
-                    f"{HOST}:{self.port}",
-                    "--log-level",
-                    self.log_level,
-                ],
+                self.command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -502,6 +522,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             with contextlib.suppress(OSError):
+                if self.baseline:
+                    socket.create_connection((HOST, self.port), 1.0).close()
+                    self.startup_s = time.monotonic() - t0
+                    return self
                 if http_get(f"{self.url}/-/ready", 2.0)[0] == 200:
                     self.startup_s = time.monotonic() - t0
                     return self
@@ -654,7 +678,8 @@ class Snapshot:
     def take(cls, srv: Server) -> Snapshot:
         own, children = srv.cpu_seconds()
         busy, steal = machine_cpu()
-        return cls(time.monotonic(), own, children, busy, steal, _cpu_seconds(), srv.metrics())
+        metrics = Metrics("") if srv.baseline else srv.metrics()
+        return cls(time.monotonic(), own, children, busy, steal, _cpu_seconds(), metrics)
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -776,65 +801,89 @@ class Bench:
 
     # throughput
 
+    def drive(self, srv: Server, res: CaseResult) -> tuple[Snapshot, Snapshot, float]:
+        """Run the load generator against ``srv``; fill ``res``; (start, end, peak RSS)."""
+        o = self.opts
+        parent, child = self.mp.Pipe()
+        spec = {
+            "mode": "load",
+            "port": srv.port,
+            "size": res.size,
+            "concurrency": res.concurrency,
+            "client": o.client,
+        }
+        proc = self.mp.Process(target=generator_main, args=(child, spec), daemon=True)
+        self.procs.append(proc)
+        proc.start()
+        if not parent.poll(60) or parent.recv() != "ready":
+            raise RuntimeError("load generator did not start")
+        start = time.monotonic() + 0.05
+        warm_end, end = start + o.warmup, start + o.warmup + o.duration
+        parent.send((warm_end, end))
+        spy = None if srv.baseline else self.start_py_spy(srv, res.name, res.reflexes)
+        peak = 0.0
+        s0: Snapshot | None = None
+        s1: Snapshot | None = None
+        while not parent.poll(0.05):
+            now = time.monotonic()
+            peak = max(peak, srv.memory_mib()[0])
+            if s0 is None and now >= warm_end:
+                s0 = Snapshot.take(srv)
+            if s1 is None and now >= end:
+                s1 = Snapshot.take(srv)
+            if not proc.is_alive():
+                break
+        result: LoadResult = parent.recv()
+        proc.join(10)
+        self.procs.remove(proc)
+        self.finish_py_spy(spy)
+        assert s0 is not None
+        if s1 is None:
+            s1 = Snapshot.take(srv)
+        window = result.window
+        res.notif_s = result.ok / window
+        res.alerts_s = result.ok_alerts / window
+        res.p50_ms = percentile(result.latencies_ms, 0.50)
+        res.p99_ms = percentile(result.latencies_ms, 0.99)
+        res.non200 = result.non200
+        res.errors = result.errors
+        res.gen_cpu = result.cpu_s / window
+        dt = s1.t - s0.t
+        res.srv_cpu = (s1.own - s0.own) / dt
+        res.child_cpu = (s1.children - s0.children) / dt
+        res.other_cpu = (s1.busy - s0.busy) / dt - res.srv_cpu - res.child_cpu
+        res.other_cpu -= res.gen_cpu + (s1.bench - s0.bench) / dt
+        res.other_cpu = max(0.0, res.other_cpu)  # clock-tick rounding can make it negative
+        res.steal = (s1.steal - s0.steal) / dt
+        return s0, s1, peak
+
+    def baseline_case(self, size: int, concurrency: int) -> CaseResult:
+        res = CaseResult(f"{size:>2} alert x c{concurrency:<2}", size, concurrency, 0)
+        res.quiet_before = self.wait_quiet()
+        self.case_no += 1
+        srv = Server(Path(), "", self.tmp / f"baseline-{self.case_no}.log", "", baseline=True)
+        self.servers.append(srv)
+        try:
+            srv.start(30)
+            res.startup_s = srv.startup_s
+            res.idle_rss = self.idle_rss(srv)
+            _s0, _s1, peak = self.drive(srv, res)
+            res.peak_rss = max(peak, *srv.memory_mib())
+        finally:
+            srv.stop()
+            self.servers.remove(srv)
+        return res
+
     def load_case(self, size: int, concurrency: int, reflexes: int) -> CaseResult:
         o = self.opts
         res = CaseResult(f"{size:>2} alert x c{concurrency:<2}", size, concurrency, reflexes)
-        quiet = self.wait_quiet()
+        res.quiet_before = self.wait_quiet()
         with self.server(reflexes, ["true"]) as srv:
             res.startup_s = srv.startup_s
             res.idle_rss = self.idle_rss(srv)
-            parent, child = self.mp.Pipe()
-            spec = {
-                "mode": "load",
-                "port": srv.port,
-                "size": size,
-                "concurrency": concurrency,
-                "client": o.client,
-            }
-            proc = self.mp.Process(target=generator_main, args=(child, spec), daemon=True)
-            self.procs.append(proc)
-            proc.start()
-            if not parent.poll(60) or parent.recv() != "ready":
-                raise RuntimeError("load generator did not start")
-            start = time.monotonic() + 0.05
-            warm_end, end = start + o.warmup, start + o.warmup + o.duration
-            parent.send((warm_end, end))
-            spy = self.start_py_spy(srv, res.name, reflexes)
-            peak = 0.0
-            s0: Snapshot | None = None
-            s1: Snapshot | None = None
-            while not parent.poll(0.05):
-                now = time.monotonic()
-                peak = max(peak, srv.memory_mib()[0])
-                if s0 is None and now >= warm_end:
-                    s0 = Snapshot.take(srv)
-                if s1 is None and now >= end:
-                    s1 = Snapshot.take(srv)
-                if not proc.is_alive():
-                    break
-            result: LoadResult = parent.recv()
-            proc.join(10)
-            self.procs.remove(proc)
-            assert s0 is not None
-            if s1 is None:
-                s1 = Snapshot.take(srv)
+            s0, s1, peak = self.drive(srv, res)
             m0, m1 = s0.metrics, s1.metrics
-            window = result.window
-            res.notif_s = result.ok / window
-            res.alerts_s = result.ok_alerts / window
-            res.p50_ms = percentile(result.latencies_ms, 0.50)
-            res.p99_ms = percentile(result.latencies_ms, 0.99)
-            res.non200 = result.non200
-            res.errors = result.errors
-            res.gen_cpu = result.cpu_s / window
-            dt = s1.t - s0.t
-            res.srv_cpu = (s1.own - s0.own) / dt
-            res.child_cpu = (s1.children - s0.children) / dt
-            res.other_cpu = (s1.busy - s0.busy) / dt - res.srv_cpu - res.child_cpu
-            res.other_cpu -= res.gen_cpu + (s1.bench - s0.bench) / dt
-            res.steal = (s1.steal - s0.steal) / dt
-            res.quiet_before = quiet
-            self.finish_py_spy(spy)
+            window = s1.t - s0.t
             server_hist = bucket_diff(
                 m1.buckets("alertreflex_webhook_duration_seconds"),
                 m0.buckets("alertreflex_webhook_duration_seconds"),
@@ -1021,6 +1070,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="record the server with py-spy during each load case into DIR (raw format)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the floor: a bare aiohttp app (read, orjson.loads, answer) under the same load",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     o = p.parse_args(argv)
     if o.quick:
@@ -1036,6 +1090,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     bench = Bench(o)
     t_start = time.monotonic()
     print(
@@ -1047,8 +1102,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     cases: list[CaseResult] = []
     big: list[CaseResult] = []
+    floor: list[CaseResult] = []
     latency: dict[str, Any] = {}
     try:
+        if not o.no_baseline:
+            for size in sizes if not o.quick else sizes[:1]:
+                c = bench.baseline_case(size, TARGET_CONCURRENCY)
+                floor.append(c)
+                print(
+                    f"  floor {c.name}: {c.notif_s:.0f} notif/s, generator {c.gen_cpu:.0%} "
+                    "of a core",
+                    flush=True,
+                )
         for size in sizes:
             for conc in concurrencies:
                 c = bench.load_case(size, conc, o.reflexes)
@@ -1084,6 +1149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if big:
         print_cases(f"Matching cost ({o.big_reflexes} reflexes)", big)
+    if floor:
+        print_cases(
+            "Floor: a bare aiohttp app (read the body, orjson.loads, answer), same generator",
+            floor,
+        )
     print("\nAlert-to-action start at low load", end=" ")
     print(f"({o.latency_count} 1-alert notifications, one every {o.latency_interval * 1000:g} ms)")
     print(
@@ -1178,6 +1248,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     rows.append(("peak RSS, all cases", "(info)", fmt(peak_rss) + " MiB", None))
+    startups = sorted(c.startup_s for c in cases)
+    if startups:
+        rows.append(
+            (
+                f"start-up to ready, {o.reflexes} reflexes (median)",
+                "(info)",
+                f"{startups[len(startups) // 2]:.1f} s",
+                None,
+            )
+        )
+    if big:
+        rows.append(
+            (
+                f"start-up to ready, {o.big_reflexes} reflexes",
+                "(info)",
+                f"{big[0].startup_s:.1f} s",
+                None,
+            )
+        )
     for b in big:
         base = find(b.size, b.concurrency, cases)
         if base is None or base.alerts_s == 0:
@@ -1191,6 +1280,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ratio >= TARGET_REFLEX_RATIO,
             )
         )
+    for f in floor:
+        base = find(f.size, f.concurrency, cases)
+        if base is not None and f.notif_s:
+            rows.append(
+                (
+                    f"{f.size}-alert c{f.concurrency}: alertreflex / bare aiohttp",
+                    "(info)",
+                    f"{base.notif_s / f.notif_s:.0%}",
+                    None,
+                )
+            )
     drains = [c.drain_s for c in cases if c.drain_s is not None]
     rows.append(
         (

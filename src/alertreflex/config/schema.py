@@ -39,6 +39,7 @@ def _to_bytes(value: Any) -> int:
 
 ByteSize = Annotated[int, BeforeValidator(_to_bytes), Field(ge=0)]
 
+MAX_BODY_SIZE = 64 * 1024 * 1024  # the most max_body_size may be set to
 REFLEX_NAME = r"^[a-z0-9][a-z0-9_-]*$"
 
 
@@ -92,7 +93,9 @@ class Settings(_Strict):
     output_limit: ByteSize = Field(
         default=64 * 1024, description="Bytes of output kept per stream and step."
     )
-    max_body_size: ByteSize = Field(default=1024 * 1024, description="Largest webhook body.")
+    max_body_size: ByteSize = Field(
+        default=1024 * 1024, le=MAX_BODY_SIZE, description="Largest webhook body."
+    )
     shutdown_grace: Duration = Field(
         default=30.0, description="How long running actions may finish after SIGTERM."
     )

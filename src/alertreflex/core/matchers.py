@@ -53,6 +53,7 @@ Go's limits are applied too: counted repetitions up to 1000, also when nested.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -394,6 +395,9 @@ class _RegexProblem(Exception):
     """Why a regex is not valid Go RE2 syntax (the message ends with its position)."""
 
 
+# Configs repeat the same regexes across many reflexes ("warning|critical"); a
+# failing one raises, and lru_cache does not cache exceptions, so errors stay exact.
+@functools.lru_cache(maxsize=8192)
 def _compile_go_regex(value: str) -> re.Pattern[str]:
     pattern = _Translator(value).translate()
     try:

@@ -42,6 +42,8 @@ class Engine:
         )
         self.metrics.reflexes.set(len(config.reflexes))
         self.metrics.queue_limit.set(config.settings.max_queued_runs)
+        self._alerts_firing = self.metrics.alerts.labels("firing")
+        self._alerts_resolved = self.metrics.alerts.labels("resolved")
 
     @property
     def config(self) -> Config:
@@ -126,8 +128,11 @@ class Engine:
                 self.metrics.runs.labels(run.reflex, str(run.trigger), "skipped").inc()
                 self.metrics.skips.labels(run.reflex, "flap").inc()
                 log.info("run_skipped", run_id=run.id, reflex=run.reflex, reason=run.reason)
-        for a in notification.alerts:
-            self.metrics.alerts.labels(a.status).inc()
+        firing = sum(1 for a in notification.alerts if a.status == "firing")
+        if firing:
+            self._alerts_firing.inc(firing)
+        if firing < len(notification.alerts):
+            self._alerts_resolved.inc(len(notification.alerts) - firing)
         if result.duplicate:
             self.metrics.duplicates.inc()
         return result

@@ -28,15 +28,18 @@ def plan_ingest(
                 fingerprint=a.fingerprint,
                 starts_at=starts_at,
                 status=a.status,
-                labels=dict(a.labels),
-                annotations=dict(a.annotations),
+                labels=a.labels,
+                annotations=a.annotations,
                 ends_at=a.ends_at,
                 generator_url=a.generatorURL,
             )
         )
+        matched = config.index.match(a.labels)
+        if not matched:
+            continue
         trigger = Trigger(a.status)
         alert_ctx = None
-        for reflex in config.index.match(a.labels):
+        for reflex in matched:
             if not reflex.steps(trigger):
                 continue
             if alert_ctx is None:

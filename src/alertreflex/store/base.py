@@ -21,7 +21,7 @@ class QueueFullError(StoreError):
     """Accepting this notification would grow the run queue past its bound."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AlertRecord:
     fingerprint: str
     starts_at: str

@@ -140,6 +140,7 @@ def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
         result.changed_alerts += cur.rowcount
     queued = 0
     for r in b.runs:
+        r.state, r.reason = RunState.QUEUED, ""  # this may be a redo of the batch
         since = b.received_at - r.flap_window
         if r.flap_window > 0 and _is_flap(conn, r.fingerprint, r.starts_at, since):
             rows = conn.execute(
@@ -244,13 +245,13 @@ def _op_interrupt_running(conn: sqlite3.Connection, reason: str) -> int:
 class SQLiteStore(Store):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._writer = GroupCommitWriter(lambda: _connect(self.path))
+        self._writer: GroupCommitWriter | None = None
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
 
     @property
     def commits(self) -> int:
-        return self._writer.batches
+        return self._writer.batches if self._writer else 0
 
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -268,15 +269,19 @@ class SQLiteStore(Store):
                     f"{self.path} has schema version {row[0]}; this alertreflex knows "
                     f"version {SCHEMA_VERSION}"
                 )
-        finally:
+        except BaseException:
             conn.close()
-        self._writer.start()
+            raise
+        self._writer = GroupCommitWriter(conn)
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._writer.stop)
+        if self._writer is not None:
+            await self._writer.close()
         self._readers.shutdown(wait=True)
 
     async def _write(self, fn: Any, *args: Any) -> Any:
+        if self._writer is None:
+            raise StoreError("the store is not open")
         try:
             return await self._writer.submit(fn, *args)
         except sqlite3.Error as exc:

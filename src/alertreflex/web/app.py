@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from alertreflex import __version__
+from alertreflex.config.schema import MAX_BODY_SIZE
 from alertreflex.engine.engine import Engine
 from alertreflex.web import api, ops
 from alertreflex.web.webhook import make_handler
@@ -28,7 +29,7 @@ def create_app(
 ) -> web.Application:
     # The webhook enforces its own (reloadable) size limit while streaming the body;
     # aiohttp's fixed limit only guards the other routes.
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=MAX_BODY_SIZE)
 
     async def index(_request: web.Request) -> web.Response:
         return web.Response(text=_INDEX.format(version=__version__), content_type="text/html")

@@ -13,7 +13,7 @@ from alertreflex.core.models import NOTIFICATION_ADAPTER
 from alertreflex.engine.engine import Engine
 from alertreflex.store.base import QueueFullError, StoreError
 from alertreflex.web.auth import check_webhook_auth
-from alertreflex.web.errors import json_error
+from alertreflex.web.errors import json_error, json_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("alertreflex.webhook")
@@ -39,8 +39,10 @@ def validation_message(exc: ValidationError) -> str:
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     """The body, or None if it is larger than ``limit`` bytes."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
+    if request.content_length is not None:
+        if request.content_length > limit:
+            return None
+        return await request.read()  # aiohttp stops at Content-Length
     chunks = []
     size = 0
     async for chunk in request.content.iter_chunked(64 * 1024):
@@ -53,6 +55,7 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
 
 def make_handler(engine: Engine) -> Handler:
     metrics = engine.metrics
+    accepted = metrics.notifications.labels("accepted")
 
     async def webhook(request: web.Request) -> web.StreamResponse:
         t0 = time.perf_counter()
@@ -90,9 +93,9 @@ def make_handler(engine: Engine) -> Handler:
             metrics.notifications.labels("store_error").inc()
             log.error("webhook_store_error", error=str(exc))
             return json_error(503, f"could not store the notification: {exc}")
-        metrics.notifications.labels("accepted").inc()
+        accepted.inc()
         metrics.ack_latency.observe(time.perf_counter() - t0)
-        return web.json_response(
+        return json_response(
             {
                 "status": "accepted",
                 "runs_created": sum(1 for r in result.created if r.state == "queued"),
