@@ -413,8 +413,12 @@ def write_config(
     command: Sequence[str],
     max_concurrent_runs: int,
     max_queued_runs: int,
+    no_runs: bool = False,
 ) -> None:
     """One reflex that matches every bench alert, and ``reflexes - 1`` that never do.
+
+    With ``no_runs`` the first reflex belongs to another team, so nothing matches:
+    what is left is the cost of taking notifications in (validate, match, store).
 
     The others look like other teams' reflexes: 90% pinned to their own alertname in
     other teams, 9% in team ``bench`` pinned to other alertnames, 1% in other teams
@@ -428,7 +432,7 @@ def write_config(
         "  shutdown_grace: 2s",
         "reflexes:",
         "  - name: bench-exec",
-        "    team: bench",
+        f"    team: {'nobody' if no_runs else 'bench'}",
         "    match: ['alertname = \"BenchAlert\"', 'severity =~ \"warning|critical\"']",
         "    on_firing:",
         f"      - exec: {{command: [{argv}], timeout: 30s}}",
@@ -729,6 +733,7 @@ class Bench:
             command=command,
             max_concurrent_runs=self.opts.max_concurrent_runs,
             max_queued_runs=self.opts.max_queued_runs,
+            no_runs=self.opts.no_runs,
         )
         srv = Server(
             cfg, self.storage_url(), self.tmp / f"server-{self.case_no}.log", self.opts.log_level
@@ -1034,6 +1039,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sizes", default="1,50", help="alerts per notification (1,50)")
     p.add_argument("--reflexes", type=int, default=10, help="reflexes in the config (10)")
     p.add_argument(
+        "--no-runs",
+        action="store_true",
+        help="no reflex matches: measure intake alone (validate, match, store, acknowledge)",
+    )
+    p.add_argument(
         "--big-reflexes",
         type=int,
         default=10_000,
@@ -1139,7 +1149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     bench.cleanup()
 
-    print_cases(f"Throughput ({o.reflexes} reflexes, exec: [true], fresh server per case)", cases)
+    what = "none matching" if o.no_runs else "exec: [true]"
+    print_cases(f"Throughput ({o.reflexes} reflexes, {what}, fresh server per case)", cases)
     print(
         "  p50/p99: client-measured ack latency; srv p99: the server's own "
         "alertreflex_webhook_duration_seconds;\n  non200 includes connection errors; cpu as "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alertreflex.core.models import Trigger
+from alertreflex.store.base import NewRun, RunRecord
 
 
 @dataclass
@@ -35,6 +36,24 @@ class QueuedRun:
     accepted_at: float
     steps: list[dict[str, Any]] = field(default_factory=list)  # from an interrupted attempt
     attempts: int = 0  # earlier attempts: a resumed run is not subject to its cooldown
+
+    @classmethod
+    def of(cls, run: NewRun | RunRecord, accepted_at: float) -> QueuedRun:
+        """The in-memory form of a run just stored, or of one resumed from the store."""
+        steps, attempts = (run.steps, run.attempts) if isinstance(run, RunRecord) else ([], 0)
+        return cls(
+            id=run.id,
+            reflex=run.reflex,
+            team=run.team,
+            trigger=run.trigger,
+            fingerprint=run.fingerprint,
+            starts_at=run.starts_at,
+            context=run.context,
+            not_before=run.not_before,
+            accepted_at=accepted_at,
+            steps=steps,
+            attempts=attempts,
+        )
 
 
 class Dispatcher:

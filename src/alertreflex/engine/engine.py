@@ -69,21 +69,7 @@ class Engine:
         for rec in recovered:
             if rec.state is RunState.INTERRUPTED:
                 log.warning("run_resumed", run_id=rec.id, reflex=rec.reflex, attempts=rec.attempts)
-            self.dispatcher.submit(
-                QueuedRun(
-                    id=rec.id,
-                    reflex=rec.reflex,
-                    team=rec.team,
-                    trigger=rec.trigger,
-                    fingerprint=rec.fingerprint,
-                    starts_at=rec.starts_at,
-                    context=rec.context,
-                    not_before=rec.not_before,
-                    accepted_at=rec.created_at,
-                    steps=rec.steps,
-                    attempts=rec.attempts,
-                )
-            )
+            self.dispatcher.submit(QueuedRun.of(rec, accepted_at=rec.created_at))
         if recovered:
             log.info("runs_recovered", count=len(recovered))
         self.dispatcher.start()
@@ -111,19 +97,7 @@ class Engine:
         result = await self.store.ingest(batch)
         for run in result.created:
             if run.state is RunState.QUEUED:
-                self.dispatcher.submit(
-                    QueuedRun(
-                        id=run.id,
-                        reflex=run.reflex,
-                        team=run.team,
-                        trigger=run.trigger,
-                        fingerprint=run.fingerprint,
-                        starts_at=run.starts_at,
-                        context=run.context,
-                        not_before=run.not_before,
-                        accepted_at=now,
-                    )
-                )
+                self.dispatcher.submit(QueuedRun.of(run, accepted_at=now))
             else:
                 self.metrics.runs.labels(run.reflex, str(run.trigger), "skipped").inc()
                 self.metrics.skips.labels(run.reflex, "flap").inc()
