@@ -197,3 +197,22 @@ async def test_schema_version_mismatch_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StoreError, match="schema version 99"):
         await SQLiteStore(tmp_path / "s.db").open()
+
+
+async def test_large_notifications_take_the_bulk_path_with_the_same_results(
+    store: SQLiteStore,
+) -> None:
+    """50 alerts at once: new, repeated and changed episodes are told apart as one by one."""
+    alerts = [_alert(f"bulk{i}") for i in range(50)]
+    runs = [_run(fp=f"bulk{i}") for i in range(50)]
+    first = await store.ingest(_batch(alerts, runs))
+    assert first.changed_alerts == 50 and len(first.created) == 50
+    again = await store.ingest(_batch(alerts, [_run(fp=f"bulk{i}") for i in range(50)]))
+    assert again.duplicate
+    # Ten of them resolve, forty repeat: ten changes, ten new resolved runs.
+    mixed = [_alert(f"bulk{i}", status="resolved" if i < 10 else "firing") for i in range(50)]
+    resolved = [_run(fp=f"bulk{i}", trigger=Trigger.RESOLVED) for i in range(10)]
+    res = await store.ingest(_batch(mixed, resolved + [_run(fp=f"bulk{i}") for i in range(10, 50)]))
+    assert res.changed_alerts == 10
+    assert sorted(r.id for r in res.created) == sorted(r.id for r in resolved)
+    assert len(await store.list_runs(limit=1000)) == 60

@@ -13,8 +13,10 @@ import orjson
 
 from alertreflex.core.models import RunState, Trigger
 from alertreflex.store.base import (
+    AlertRecord,
     Ingest,
     IngestResult,
+    NewRun,
     QueueFullError,
     RunRecord,
     Store,
@@ -110,35 +112,112 @@ def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk before the webhook answers 200, power loss included.
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.executescript(_TEMP_TABLES)
     return conn
 
 
 # --- operations run inside the writer's transaction --------------------------------
 
 
+_EPISODE_COLUMNS = (
+    "fingerprint, starts_at, status, labels, annotations, ends_at, generator_url,"
+    " first_seen, resolved_seen"
+)
+_EPISODE_UPSERT = (
+    " ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status,"
+    " ends_at = excluded.ends_at, resolved_seen = excluded.resolved_seen"
+    " WHERE episodes.status != excluded.status"
+)
+_NEW_RUN_COLUMNS = (
+    "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at,"
+    " not_before, notification_id, context, finished_at"
+)
+_RUN_CONFLICT = " ON CONFLICT (reflex, fingerprint, starts_at, trigger) DO NOTHING"
+# Past this many rows, rows go through a temporary table with one executemany and
+# one INSERT ... SELECT: several times cheaper per row than one execute each.
+_BULK = 4
+# SQL text built once from the constants above; values are always bound parameters.
+_INSERT_EPISODE = (
+    f"INSERT INTO episodes ({_EPISODE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"  # noqa: S608
+    + _EPISODE_UPSERT
+)
+_INSERT_EPISODES_IN = (
+    f"INSERT INTO episodes ({_EPISODE_COLUMNS}) SELECT * FROM episodes_in WHERE true"  # noqa: S608
+    + _EPISODE_UPSERT
+    + " RETURNING 1"
+)
+_INSERT_RUN = (
+    f"INSERT INTO runs ({_NEW_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
+    + _RUN_CONFLICT
+)
+_INSERT_RUNS_IN = (
+    f"INSERT INTO runs ({_NEW_RUN_COLUMNS}) SELECT * FROM runs_in WHERE true"  # noqa: S608
+    + _RUN_CONFLICT
+    + " RETURNING id"
+)
+_TEMP_TABLES = f"""
+CREATE TEMP TABLE IF NOT EXISTS episodes_in ({_EPISODE_COLUMNS});
+CREATE TEMP TABLE IF NOT EXISTS runs_in ({_NEW_RUN_COLUMNS});
+"""
+
+
+def _episode_row(a: AlertRecord, now: float) -> tuple[Any, ...]:
+    return (
+        a.fingerprint,
+        a.starts_at,
+        a.status,
+        orjson.dumps(a.labels).decode(),
+        orjson.dumps(a.annotations).decode(),
+        a.ends_at,
+        a.generator_url,
+        now,
+        now if a.status == "resolved" else None,
+    )
+
+
+def _run_row(r: NewRun, b: Ingest) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.reflex,
+        r.team,
+        r.fingerprint,
+        r.starts_at,
+        str(r.trigger),
+        str(r.state),
+        r.reason,
+        b.received_at,
+        r.not_before,
+        b.notification_id,
+        orjson.dumps(r.context),
+        b.received_at if r.state is RunState.SKIPPED else None,
+    )
+
+
+def _upsert_episodes(conn: sqlite3.Connection, b: Ingest) -> int:
+    """Store the alerts' episodes; return how many are new or changed status."""
+    rows = [_episode_row(a, b.received_at) for a in b.alerts]
+    if len(rows) < _BULK:
+        return sum(conn.execute(_INSERT_EPISODE, row).rowcount for row in rows)
+    conn.execute("DELETE FROM episodes_in")
+    conn.executemany("INSERT INTO episodes_in VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    return len(conn.execute(_INSERT_EPISODES_IN).fetchall())
+
+
+def _insert_runs(conn: sqlite3.Connection, b: Ingest, runs: list[NewRun]) -> list[NewRun]:
+    """Insert runs that are not there yet; return those that were new."""
+    if len(runs) < _BULK:
+        return [r for r in runs if conn.execute(_INSERT_RUN, _run_row(r, b)).rowcount]
+    conn.execute("DELETE FROM runs_in")
+    conn.executemany(
+        "INSERT INTO runs_in VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [_run_row(r, b) for r in runs]
+    )
+    created = {row[0] for row in conn.execute(_INSERT_RUNS_IN)}
+    return [r for r in runs if r.id in created]
+
+
 def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
-    result = IngestResult()
-    for a in b.alerts:
-        cur = conn.execute(
-            "INSERT INTO episodes (fingerprint, starts_at, status, labels, annotations, ends_at,"
-            " generator_url, first_seen, resolved_seen) VALUES (?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status,"
-            " ends_at = excluded.ends_at, resolved_seen = excluded.resolved_seen"
-            " WHERE episodes.status != excluded.status",
-            (
-                a.fingerprint,
-                a.starts_at,
-                a.status,
-                orjson.dumps(a.labels).decode(),
-                orjson.dumps(a.annotations).decode(),
-                a.ends_at,
-                a.generator_url,
-                b.received_at,
-                b.received_at if a.status == "resolved" else None,
-            ),
-        )
-        result.changed_alerts += cur.rowcount
-    queued = 0
+    result = IngestResult(changed_alerts=_upsert_episodes(conn, b))
     for r in b.runs:
         r.state, r.reason = RunState.QUEUED, ""  # this may be a redo of the batch
         since = b.received_at - r.flap_window
@@ -152,30 +231,8 @@ def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
             result.cancelled_resolved.extend(row[0] for row in rows)
             r.state = RunState.SKIPPED
             r.reason = "flap: continues an episode of this alert that resolved within resolve_delay"
-        cur = conn.execute(
-            "INSERT INTO runs (id, reflex, team, fingerprint, starts_at, trigger, state, reason,"
-            " created_at, not_before, notification_id, context, finished_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (reflex, fingerprint, starts_at, trigger) DO NOTHING",
-            (
-                r.id,
-                r.reflex,
-                r.team,
-                r.fingerprint,
-                r.starts_at,
-                str(r.trigger),
-                str(r.state),
-                r.reason,
-                b.received_at,
-                r.not_before,
-                b.notification_id,
-                orjson.dumps(r.context),
-                b.received_at if r.state is RunState.SKIPPED else None,
-            ),
-        )
-        if cur.rowcount:
-            result.created.append(r)
-            queued += r.state is RunState.QUEUED
+    result.created = _insert_runs(conn, b, b.runs)
+    queued = sum(1 for r in result.created if r.state is RunState.QUEUED)
     if queued > b.capacity:
         raise QueueFullError(f"{queued} new runs but room for {b.capacity}")
     conn.execute(
