@@ -79,6 +79,7 @@ class Service:
         self.stopping = asyncio.Event()
         self._ready = False
         self.bound_port: int | None = None
+        self._tasks: set[asyncio.Future[str | None]] = set()
 
     def load(self) -> Config:
         return load_config(self.config_path, params_models(self.action_types))
@@ -96,6 +97,11 @@ class Service:
         self.metrics.reload_ts.set(time.time())
         log.info("config_reloaded", reflexes=len(cfg.reflexes), files=len(cfg.files))
         return None
+
+    def _reload_in_background(self) -> None:
+        task = asyncio.ensure_future(self.reload())
+        self._tasks.add(task)  # keep a reference until done, or it may be collected
+        task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> None:
         cfg = self.load()
@@ -122,7 +128,7 @@ class Service:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
         tune_gc()
         self._ready = True
         log.info(
