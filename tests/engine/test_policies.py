@@ -213,3 +213,41 @@ reflexes:
     got = sorted(tuple(json.loads(line)) for line in out.read_text().splitlines())
     assert got == sorted((v, v) for v in HOSTILE)
     assert not (tmp_path / "x").exists() and not Path("x").exists()
+
+
+def _children(pid: int) -> list[int]:
+    out = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(p) for p in out]
+
+
+def test_exec_worker_death_fails_its_steps_and_is_replaced(make_server) -> None:  # type: ignore[no-untyped-def]
+    """If the exec worker process dies mid-step, that step fails clearly and the
+    next step gets a new worker."""
+    import os
+    import signal
+
+    srv = make_server("""\
+reflexes:
+  - name: r
+    team: t
+    match: []
+    max_concurrent: 4
+    on_firing: [{exec: {command: ["sleep", "30"]}}]
+  - name: quick
+    team: u
+    match: []
+    on_firing: [{exec: {command: ["echo", "ok"]}}]
+""")
+    srv.post(notification(alert(_labels("Slow"))))
+    srv.wait_runs(1, states=("running",))
+    (worker,) = [
+        p
+        for p in _children(srv.proc.pid)
+        if b"exec_worker" in Path(f"/proc/{p}/cmdline").read_bytes()
+    ]
+    os.kill(worker, signal.SIGKILL)
+    failed = srv.wait_runs(1, states=("failed",), timeout=10)[0]
+    assert "exec worker process exited" in failed["reason"]
+    srv.post(notification(alert({"alertname": "Next", "team": "u"})))
+    ok = srv.wait_runs(1, reflex="quick", timeout=10)[0]
+    assert srv.run(ok["id"])["steps"][0]["output"] == "ok\n"

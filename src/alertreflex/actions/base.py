@@ -76,6 +76,9 @@ class Action(ABC, Generic[P]):
     async def execute(self, params: P, ctx: ActionContext) -> StepResult:
         """Run the step. Must not raise for expected failures: return a failed result."""
 
+    async def start(self) -> None:
+        """Called once by the engine before the first run (start helpers, pools)."""
+
     async def close(self) -> None:
         """Release shared resources (clients, pools) at shutdown."""
 

@@ -43,6 +43,7 @@ from pydantic import Field, field_validator
 
 from alertreflex.actions._output import CappedBuffer
 from alertreflex.actions.base import Action, ActionContext, ActionParams, StepOutcome, StepResult
+from alertreflex.actions.exec_worker import ExecWorkerClient
 from alertreflex.core.durations import format_duration
 from alertreflex.core.types import Duration
 
@@ -185,6 +186,18 @@ class ExecAction(Action[ExecParams]):
     #: After SIGKILL, how long to wait for the main process to be reaped.
     kill_grace: float = 5.0
 
+    def __init__(self) -> None:
+        self._worker: ExecWorkerClient | None = None
+
+    async def start(self) -> None:
+        # In the server, steps run in a helper process (see exec_worker); used on its
+        # own (tests, the worker itself), ExecAction spawns in this process.
+        self._worker = ExecWorkerClient()
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            await self._worker.close()
+
     def describe(self, params: ExecParams) -> str:
         text = f"exec {shlex.join(params.command)}"
         if params.cwd:
@@ -245,6 +258,8 @@ class ExecAction(Action[ExecParams]):
             return json.dumps(document, default=str, skipkeys=True).encode()
 
     async def execute(self, params: ExecParams, ctx: ActionContext) -> StepResult:
+        if self._worker is not None:
+            return await self._worker.execute(params.model_dump(mode="json"), ctx)
         for index, arg in enumerate(params.command):
             if "\0" in arg:
                 return StepResult(

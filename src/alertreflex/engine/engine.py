@@ -64,6 +64,8 @@ class Engine:
 
     async def start(self) -> None:
         """Resume unfinished runs from the store, then start the worker pool."""
+        for action in self.actions.values():
+            await action.start()
         self._last_firing_start.update(await self.store.last_firing_starts())
         recovered = await self.store.recover()
         for rec in recovered:

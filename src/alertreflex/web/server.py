@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from alertreflex.actions.base import Action, load_action_types, params_models
+from alertreflex.actions.exec_worker import setup_child_watcher
 from alertreflex.config.loader import Config, ConfigError, load_config
 from alertreflex.defaults import DEFAULT_LISTEN
 from alertreflex.engine.engine import Engine
@@ -46,18 +47,6 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise UsageError(f"--listen {listen}: expected HOST:PORT, e.g. {DEFAULT_LISTEN}")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":PORT" means all
-
-
-def setup_child_watcher() -> None:
-    """On Python 3.11, spawn through pidfds: measured ~30% more processes/s here than the
-    default threaded watcher (3.12+ does this by itself)."""
-    if sys.version_info < (3, 12) and sys.platform == "linux":
-        try:
-            watcher = asyncio.PidfdChildWatcher()
-            watcher.attach_loop(asyncio.get_running_loop())
-            asyncio.set_child_watcher(watcher)
-        except (OSError, AttributeError):  # pragma: no cover - kernels without pidfd
-            pass
 
 
 def tune_gc() -> None:
