@@ -72,7 +72,9 @@ class ExecWorkerClient:
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
-            if self._proc is None or self._proc.returncode is not None:
+            # The reader ends when the worker's stdout does, possibly before the exit
+            # is reaped: a step sent then would wait for an answer that never comes.
+            if self._proc is None or self._reader_task is None or self._reader_task.done():
                 self._proc = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
