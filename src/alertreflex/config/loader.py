@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from alertreflex.config.schema import STEP_KEYS, ConfigFile, ReflexConfig, Settings
-from alertreflex.config.yamlfile import LocatedDocument, Path, YamlError, format_path, load_yaml
+from alertreflex.config.yamlfile import LocatedDocument, YamlError, load_yaml
 from alertreflex.core.index import ReflexIndex
 from alertreflex.core.matchers import Matcher, MatcherError, MatchOp, parse_matcher, parse_matchers
 from alertreflex.core.models import Trigger
+from alertreflex.core.paths import Path, format_path
 from alertreflex.core.templates import TemplateError, TemplateTree
 
 

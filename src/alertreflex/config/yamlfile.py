@@ -12,12 +12,12 @@ from typing import Any
 
 import yaml
 
+from alertreflex.core.paths import Path
+
 try:  # the C loader is several times faster on large reflex directories
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
 except AttributeError:  # pragma: no cover - libyaml missing
     _Loader = yaml.SafeLoader
-
-Path = tuple[str | int, ...]
 
 
 class YamlError(ValueError):
@@ -40,17 +40,6 @@ class LocatedDocument:
                 return self.lines[p]
             p = p[:-1]
         return self.lines.get((), 1)
-
-
-def format_path(path: Path) -> str:
-    """``("reflexes", 2, "on_firing", 0, "url")`` -> ``reflexes[2].on_firing[0].url``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def load_yaml(text: str) -> LocatedDocument:

@@ -18,6 +18,8 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from alertreflex.core.paths import Path, format_path
+
 # The names a template may use; documented in docs/configuration.md.
 CONTEXT_NAMES = frozenset({"alert", "notification", "reflex", "run_id", "trigger", "secrets"})
 
@@ -34,18 +36,10 @@ class TemplateError(ValueError):
     ``path`` locates the parameter (``("command", 1)``), ``reason`` says what is wrong.
     """
 
-    def __init__(self, path: tuple[str | int, ...], reason: str) -> None:
+    def __init__(self, path: Path, reason: str) -> None:
         self.path = path
         self.reason = reason
-        super().__init__(f"{format_param(path)}: {reason}" if path else reason)
-
-
-def format_param(path: tuple[str | int, ...]) -> str:
-    """``("json", "a", 0)`` -> ``json.a[0]``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+        super().__init__(f"{format_path(path)}: {reason}" if path else reason)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -81,7 +75,7 @@ def _looks_templated(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
-def compile_string(text: str, path: tuple[str | int, ...] = ()) -> str | _Compiled:
+def compile_string(text: str, path: Path = ()) -> str | _Compiled:
     """Check ``text`` if it contains template syntax; plain strings stay strings."""
     if not _looks_templated(text):
         return text
@@ -96,9 +90,6 @@ def compile_string(text: str, path: tuple[str | int, ...] = ()) -> str | _Compil
             f"available: {', '.join(sorted(CONTEXT_NAMES))}",
         )
     return _Compiled(text)
-
-
-Path = tuple[str | int, ...]
 
 
 class TemplateTree:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from alertreflex.actions.base import Action, ActionContext, StepOutcome, StepResult
 from alertreflex.config.loader import Config, Reflex, Step
 from alertreflex.core.models import RunState, Trigger
+from alertreflex.core.paths import format_path
 from alertreflex.core.templates import TemplateError
 from alertreflex.engine.dispatcher import QueuedRun
 from alertreflex.engine.metrics import Metrics
@@ -49,7 +50,7 @@ def render_step(
         params = action.Params.model_validate(rendered)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = format_path(first["loc"])
         raise ValueError(f"after rendering, {where}: {first['msg']}") from None
     return params, params.model_dump(mode="json", by_alias=True)
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from alertreflex.core.models import NOTIFICATION_ADAPTER
+from alertreflex.core.paths import format_path
 from alertreflex.engine.engine import Engine
 from alertreflex.store.base import QueueFullError, StoreError
 from alertreflex.web.auth import check_webhook_auth
@@ -24,9 +25,7 @@ def validation_message(exc: ValidationError) -> str:
     """``alerts[0].startsAt: Field required; version: ...``: the fields, as sent."""
     parts = []
     for err in exc.errors()[:_MAX_REPORTED_ERRORS]:
-        path = ""
-        for p in err["loc"]:
-            path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
+        path = format_path(err["loc"])
         msg = err["msg"]
         if err["type"] == "json_invalid":
             msg = f"invalid JSON: {err.get('ctx', {}).get('error', msg)}"
