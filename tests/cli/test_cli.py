@@ -188,7 +188,7 @@ def test_check_broken_config_names_file_line_and_path(ran: Results, tmp: Path) -
     expected = [
         rf"{f}:{line_of(BROKEN, '~')}: reflexes\[0\]\.match\[0\]: invalid matcher .*'~'",
         rf"{f}:{line_of(BROKEN, 'teleport')}: reflexes\[1\]\.on_firing\[0\]\.teleport: "
-        r"unknown action type 'teleport'; known: exec, http",
+        r"unknown action type 'teleport'; known: am_silence, exec, http, jvm_thread_dump, log_level",
         rf"{f}:{line_of(BROKEN, 'forever')}: reflexes\[2\]\.on_firing\[0\]\.exec\.timeout: "
         r"invalid duration 'forever'",
         rf"{f}:{line_of(BROKEN, 'nosuch')}: reflexes\[3\]\.on_firing\[0\]\.exec\b.*: "

@@ -35,6 +35,10 @@ class CappedBuffer:
     def truncated(self) -> bool:
         return self.dropped > 0
 
+    def data(self) -> bytes:
+        """The kept bytes, undecoded."""
+        return b"".join(self._chunks)
+
     def text(self) -> str:
         """The kept bytes as UTF-8 (invalid bytes replaced), plus a truncation note."""
         return decode_capped(b"".join(self._chunks), self.dropped)

@@ -28,6 +28,10 @@ class ActionParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # A reversible action's firing step is undone by the engine (``Action.undo``) when
+    # the alert resolves, without an on_resolved step: the config loader reads this.
+    reversible: ClassVar[bool] = False
+
 
 P = TypeVar("P", bound=ActionParams)
 
@@ -39,14 +43,32 @@ class StepOutcome(enum.StrEnum):
 
 
 @dataclass
+class ArtifactData:
+    """A file a step produced; stored with the run, capped at ``artifact_limit``."""
+
+    name: str  # [A-Za-z0-9._-], unique within the step
+    content_type: str
+    data: bytes
+    dropped: int = 0  # bytes the action already cut off past ``ActionContext.artifact_limit``
+
+
+@dataclass
 class StepResult:
-    """What one step did. ``output`` is capped by the caller's ``output_limit``."""
+    """What one step did. ``output`` is capped by the caller's ``output_limit``.
+
+    A reversible action returns in ``memo`` what ``undo`` needs to put things back
+    (JSON-able; stored with the alert, never shown with secrets), and in
+    ``restore_after`` how many seconds later to do so even if the alert still fires.
+    """
 
     outcome: StepOutcome
     summary: str
     exit_code: int | None = None
     output: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[ArtifactData] = field(default_factory=list)
+    memo: dict[str, Any] | None = None
+    restore_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +82,7 @@ class ActionContext:
     alert: dict[str, Any]
     notification: dict[str, Any]
     output_limit: int = 64 * 1024
+    artifact_limit: int = 16 * 1024 * 1024
 
 
 class Action(ABC, Generic[P]):
@@ -75,6 +98,11 @@ class Action(ABC, Generic[P]):
     @abstractmethod
     async def execute(self, params: P, ctx: ActionContext) -> StepResult:
         """Run the step. Must not raise for expected failures: return a failed result."""
+
+    async def undo(self, params: P, memo: dict[str, Any], ctx: ActionContext) -> StepResult:
+        """Put back what ``execute`` changed, from its ``memo``; for reversible actions.
+        ``params`` are the firing step's, rendered again with the current alert."""
+        raise NotImplementedError(f"{self.type_name} is not reversible")
 
     async def start(self) -> None:
         """Called once by the engine before the first run (start helpers, pools)."""

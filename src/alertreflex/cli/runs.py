@@ -69,7 +69,7 @@ def table(runs: list[dict[str, Any]]) -> str:
     )
 
 
-def show(r: dict[str, Any]) -> str:
+def show(r: dict[str, Any], base: str = "") -> str:
     lines = [
         f"run {r['id']}: reflex {r['reflex']} ({r['team']}), {r['trigger']}, "
         f"{r['state']}{' - ' + r['reason'] if r['reason'] else ''}",
@@ -86,6 +86,9 @@ def show(r: dict[str, Any]) -> str:
             lines.append(f"    params: {json.dumps(s['params'])}")
         if s.get("output"):
             lines.extend(f"    | {line}" for line in s["output"].rstrip("\n").splitlines())
+    for a in r.get("artifacts", ()):
+        cut = ", truncated" if a["truncated"] else ""
+        lines.append(f"  artifact {a['name']} ({a['size']} bytes{cut}): {base}{a['url']}")
     return "\n".join(lines)
 
 
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
     elif args.show:
-        print(show(data))
+        print(show(data, base))
     else:
         print(table(data["runs"]) if data["runs"] else "no runs")
     return 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -22,6 +23,7 @@ from alertreflex.core.matchers import Matcher, MatcherError, MatchOp, parse_matc
 from alertreflex.core.models import Trigger
 from alertreflex.core.paths import Path, format_path
 from alertreflex.core.templates import TemplateError, TemplateTree
+from alertreflex.core.timeintervals import NamedTimeInterval
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class Step:
     params: TemplateTree
     name: str
     continue_on_error: bool = False
+    reversible: bool = False
+    # Set on the engine-made steps that undo on_firing[undo_of] (resolved and restore runs).
+    undo_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,37 @@ class Reflex:
     dry_run: bool
     resolve_delay: float
     source: str  # "file:line", for messages
+    active_time_intervals: tuple[NamedTimeInterval, ...] = ()
+    mute_time_intervals: tuple[NamedTimeInterval, ...] = ()
+    undo_steps: tuple[Step, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The reversible firing steps, undone last to first, before any on_resolved step.
+        undo = tuple(
+            replace(s, name=f"restore {s.name}", continue_on_error=True, undo_of=k)
+            for k, s in reversed(list(enumerate(self.on_firing)))
+            if s.reversible
+        )
+        object.__setattr__(self, "undo_steps", undo)
+
+    def outside_time(self, when: datetime) -> str | None:
+        """Why a firing run at ``when`` may not run, or None if it may."""
+        if self.active_time_intervals and not any(
+            t.contains(when) for t in self.active_time_intervals
+        ):
+            names = ", ".join(t.name for t in self.active_time_intervals)
+            return f"outside active_time_intervals ({names})"
+        for t in self.mute_time_intervals:
+            if t.contains(when):
+                return f"inside mute_time_intervals ({t.name})"
+        return None
 
     def steps(self, trigger: Trigger) -> tuple[Step, ...]:
-        return self.on_firing if trigger is Trigger.FIRING else self.on_resolved
+        if trigger is Trigger.FIRING:
+            return self.on_firing
+        if trigger is Trigger.RESOLVED:
+            return self.undo_steps + self.on_resolved
+        return self.undo_steps
 
 
 @dataclass
@@ -136,6 +169,7 @@ class _Loader:
         self.settings: Settings | None = None
         self.settings_file = ""
         self.reflexes: dict[str, Reflex] = {}
+        self.intervals: dict[str, tuple[NamedTimeInterval, str]] = {}  # name -> (it, where)
 
     def _problem(self, file: str, doc: LocatedDocument, path: Path, message: str) -> None:
         self.problems.append(Problem(file, doc.line_of(path), format_path(path), message))
@@ -178,11 +212,53 @@ class _Loader:
                     )
                 else:
                     self.settings, self.settings_file = settings, name
+        self._time_intervals(name, doc, data.get("time_intervals"))
         reflexes = data.get("reflexes", [])
         if not isinstance(reflexes, list):
             self._problem(name, doc, ("reflexes",), "must be a list of reflexes")
             reflexes = []
         return name, doc, reflexes
+
+    def _time_intervals(self, file: str, doc: LocatedDocument, raw: Any) -> None:
+        if raw is None:
+            return
+        if not isinstance(raw, list):
+            self._problem(file, doc, ("time_intervals",), "must be a list of named intervals")
+            return
+        for i, item in enumerate(raw):
+            at: Path = ("time_intervals", i)
+            try:
+                ti = NamedTimeInterval.model_validate(item)
+            except ValidationError as exc:
+                self._pydantic_problems(file, doc, at, exc)
+                continue
+            if (other := self.intervals.get(ti.name)) is not None:
+                self._problem(
+                    file,
+                    doc,
+                    (*at, "name"),
+                    f"time interval {ti.name!r} is not unique: also defined at {other[1]}",
+                )
+                continue
+            self.intervals[ti.name] = (ti, f"{file}:{doc.line_of(at)}")
+
+    def _interval_refs(
+        self, file: str, doc: LocatedDocument, at: Path, key: str, names: list[str]
+    ) -> tuple[NamedTimeInterval, ...]:
+        found = []
+        for j, name in enumerate(names):
+            entry = self.intervals.get(name)
+            if entry is None:
+                known = ", ".join(sorted(self.intervals)) or "none are defined"
+                self._problem(
+                    file,
+                    doc,
+                    (*at, key, j),
+                    f"unknown time interval {name!r} (time_intervals: {known})",
+                )
+            else:
+                found.append(entry[0])
+        return tuple(found)
 
     def _pydantic_problems(
         self, file: str, doc: LocatedDocument, at: Path, exc: ValidationError
@@ -230,9 +306,15 @@ class _Loader:
             )
             for key in ("on_firing", "on_resolved")
         }
+        active = self._interval_refs(
+            file, doc, at, "active_time_intervals", rc.active_time_intervals
+        )
+        mute = self._interval_refs(file, doc, at, "mute_time_intervals", rc.mute_time_intervals)
         if len(self.problems) > before:
             return None
         return Reflex(
+            active_time_intervals=active,
+            mute_time_intervals=mute,
             name=rc.name,
             team=rc.team,
             description=rc.description,
@@ -317,7 +399,13 @@ class _Loader:
                 file, doc, at, "step 'name' must be a string and 'continue_on_error' a boolean"
             )
             return None
-        return Step(action=kind, params=tree, name=name, continue_on_error=cont)
+        return Step(
+            action=kind,
+            params=tree,
+            name=name,
+            continue_on_error=cont,
+            reversible=bool(getattr(model, "reversible", False)),
+        )
 
     def read_secrets(self, cfg: Config) -> None:
         where = self.settings_file or (cfg.files[0] if cfg.files else "config")

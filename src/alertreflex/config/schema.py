@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from alertreflex.core.timeintervals import NamedTimeInterval
 from alertreflex.core.types import Duration
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$")
@@ -93,11 +94,22 @@ class Settings(_Strict):
     output_limit: ByteSize = Field(
         default=64 * 1024, description="Bytes of output kept per stream and step."
     )
+    artifact_limit: ByteSize = Field(
+        default=16 * 1024 * 1024,
+        description="Bytes kept per artifact (a thread dump); the rest is cut off and noted.",
+    )
     max_body_size: ByteSize = Field(
         default=1024 * 1024, le=MAX_BODY_SIZE, description="Largest webhook body."
     )
     shutdown_grace: Duration = Field(
         default=30.0, description="How long running actions may finish after SIGTERM."
+    )
+    restore_on_shutdown: bool = Field(
+        default=True,
+        description=(
+            "At a clean shutdown, put back what reversible steps (log_level, am_silence)"
+            " changed for alerts that still fire."
+        ),
     )
     webhook_auth: WebhookAuth | None = None
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
@@ -122,6 +134,15 @@ class ReflexConfig(_Strict):
         description="Wait this long before resolved steps; a new firing meanwhile is a flap.",
     )
 
+    active_time_intervals: list[str] = Field(
+        default_factory=list,
+        description="Names of time_intervals: firing runs only inside one of them.",
+    )
+    mute_time_intervals: list[str] = Field(
+        default_factory=list,
+        description="Names of time_intervals: no firing runs inside any of them.",
+    )
+
     @model_validator(mode="after")
     def _has_steps(self) -> ReflexConfig:
         if not self.on_firing and not self.on_resolved:
@@ -132,6 +153,10 @@ class ReflexConfig(_Strict):
 class ConfigFile(_Strict):
     reflexes: list[ReflexConfig] = Field(default_factory=list)
     settings: Settings | None = None
+    time_intervals: list[NamedTimeInterval] = Field(
+        default_factory=list,
+        description="Named time intervals in Alertmanager's syntax, for reflexes to reference.",
+    )
 
 
 STEP_KEYS = frozenset({"name", "continue_on_error"})

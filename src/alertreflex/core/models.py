@@ -28,6 +28,9 @@ Timestamp = Annotated[datetime, AfterValidator(_canonical_time)]
 class Trigger(enum.StrEnum):
     FIRING = "firing"
     RESOLVED = "resolved"
+    # Put back what reversible steps changed before the alert resolved: after their
+    # max_duration, or when alertreflex shuts down.
+    RESTORE = "restore"
 
 
 class RunState(enum.StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -10,14 +11,18 @@ import structlog
 from alertreflex.actions.base import Action
 from alertreflex.config.loader import Config
 from alertreflex.core.ids import new_id
-from alertreflex.core.models import NotificationIn, RunState
+from alertreflex.core.models import NotificationIn, RunState, Trigger
 from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_ingest
 from alertreflex.engine.runner import Runner
-from alertreflex.store.base import IngestResult, Store
+from alertreflex.store.base import IngestResult, NewRun, Store
 
 log = structlog.get_logger("alertreflex.engine")
+
+# How long a clean shutdown waits for restore runs (log levels put back, silences
+# expired) after the running runs' grace period.
+RESTORE_AT_SHUTDOWN_TIMEOUT = 15.0
 
 
 class Engine:
@@ -33,7 +38,14 @@ class Engine:
         self.actions = actions
         self.metrics = metrics or Metrics()
         self._last_firing_start: dict[str, float] = {}
-        runner = Runner(lambda: self._config, store, actions, self.metrics, self._last_firing_start)
+        self._runner = runner = Runner(
+            lambda: self._config,
+            store,
+            actions,
+            self.metrics,
+            self._last_firing_start,
+            schedule=lambda run: self.dispatcher.submit(run),
+        )
         self.dispatcher = Dispatcher(
             runner,
             max_running=config.settings.max_concurrent_runs,
@@ -113,6 +125,48 @@ class Engine:
             self.metrics.duplicates.inc()
         return result
 
+    async def restore_all(self, timeout: float) -> int:
+        """Put back everything reversible steps changed (a clean shutdown: nobody would
+        be left to restore it). One restore run per alert, all at once, within timeout."""
+        now = time.time()
+        runs: dict[tuple[str, str], QueuedRun] = {}
+        for undo in await self.store.pending_undos():
+            key = (undo.reflex, undo.fingerprint)
+            if key in runs or undo.reflex not in self._config.reflexes:
+                continue
+            firing = await self.store.get_run(undo.run_id)
+            if firing is None:
+                continue
+            restore = await self.store.add_run(
+                NewRun(
+                    id=new_id(),
+                    reflex=undo.reflex,
+                    team=firing.team,
+                    fingerprint=undo.fingerprint,
+                    starts_at=undo.starts_at,
+                    trigger=Trigger.RESTORE,
+                    not_before=now,
+                    context=firing.context,
+                ),
+                now,
+            )
+            if restore is not None:
+                runs[key] = QueuedRun.of(restore, accepted_at=now)
+        if not runs:
+            return 0
+        log.info("restoring_at_shutdown", runs=len(runs))
+        tasks = [asyncio.ensure_future(self._runner(run)) for run in runs.values()]
+        done, late = await asyncio.wait(tasks, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+            n = await self.store.interrupt_running(
+                f"interrupted: restoring at shutdown took longer than {timeout:g}s"
+            )
+            log.warning("restore_at_shutdown_incomplete", interrupted=n)
+        return len(done)
+
     async def shutdown(self, grace: float) -> None:
         cancelled = await self.dispatcher.shutdown(grace)
         if cancelled:
@@ -120,5 +174,7 @@ class Engine:
                 f"interrupted: alertreflex shut down; still running after the {grace:g}s grace"
             )
             log.warning("runs_interrupted", count=n)
+        if self._config.settings.restore_on_shutdown:
+            await self.restore_all(RESTORE_AT_SHUTDOWN_TIMEOUT)
         for action in self.actions.values():
             await action.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -16,13 +17,14 @@ from pydantic import ValidationError
 
 from alertreflex.actions.base import Action, ActionContext, StepOutcome, StepResult
 from alertreflex.config.loader import Config, Reflex, Step
+from alertreflex.core.ids import new_id
 from alertreflex.core.models import RunState, Trigger
 from alertreflex.core.paths import format_path
 from alertreflex.core.templates import TemplateError
 from alertreflex.engine.dispatcher import QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.redact import Redactor
-from alertreflex.store.base import Store
+from alertreflex.store.base import Artifact, NewRun, Store, Undo
 
 log = structlog.get_logger("alertreflex.runner")
 
@@ -63,7 +65,9 @@ class Runner:
         actions: dict[str, Action[Any]],
         metrics: Metrics,
         last_firing_start: dict[str, float],
+        schedule: Callable[[QueuedRun], None],
     ) -> None:
+        self._schedule = schedule
         self._config = config
         self._store = store
         self._actions = actions
@@ -108,6 +112,11 @@ class Runner:
                 self._dry_steps(steps_def, ctx_vars, redactor),
             )
             return
+        if run.trigger is Trigger.FIRING and run.attempts == 0:
+            why = reflex.outside_time(datetime.fromtimestamp(now, UTC))
+            if why is not None:
+                await self._skip(run, why, "time_interval")
+                return
         if run.trigger is Trigger.FIRING and reflex.cooldown > 0 and run.attempts == 0:
             last = self._last_firing_start.get(reflex.name)
             if last is not None and now - last < reflex.cooldown:
@@ -122,6 +131,10 @@ class Runner:
         attempt = await self._store.claim(run.id, now, steps)
         if attempt is None:
             return  # finished or skipped as a flap since it was queued
+        if run.trigger is Trigger.RESOLVED and reflex.undo_steps:
+            await self._store.cancel_restores(
+                reflex.name, run.fingerprint, f"the alert resolved: run {run.id} restores", now
+            )
         if run.trigger is Trigger.FIRING:
             self._last_firing_start[reflex.name] = now
         if run.not_before <= run.accepted_at:
@@ -142,6 +155,109 @@ class Runner:
             reason=reason,
             attempt=attempt,
         )
+
+    async def _execute(
+        self,
+        action: Action[Any],
+        params: Any,
+        actx: ActionContext,
+        undo: dict[str, Any] | None = None,
+    ) -> StepResult:
+        try:
+            if undo is None:
+                return await action.execute(params, actx)
+            return await action.undo(params, undo, actx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a plugin bug is that step's failure, not ours
+            log.exception("action_crashed", run_id=actx.run_id, action=action.type_name)
+            return StepResult(
+                StepOutcome.FAILED,
+                f"action {action.type_name} crashed: {type(exc).__name__}: {exc}",
+            )
+
+    async def _undo(
+        self,
+        run: QueuedRun,
+        step: Step,
+        index: int,
+        action: Action[Any],
+        params: Any,
+        actx: ActionContext,
+    ) -> StepResult:
+        undo = await self._store.take_undo(run.reflex, run.fingerprint, index, run.id, time.time())
+        if undo is None:
+            return StepResult(StepOutcome.SUCCEEDED, "nothing to restore: no change was recorded")
+        if undo.undone_by != run.id:
+            return StepResult(
+                StepOutcome.SUCCEEDED,
+                f"nothing to restore: run {undo.undone_by} already restored it",
+                details={"restored_by": undo.undone_by},
+            )
+        if undo.action != step.action:
+            return StepResult(
+                StepOutcome.FAILED,
+                f"cannot restore: on_firing[{index}] is now a {step.action} step, "
+                f"the change was made by a {undo.action} step (config changed meanwhile)",
+            )
+        return await self._execute(action, params, actx, undo=undo.memo)
+
+    async def _remember(
+        self, run: QueuedRun, reflex: Reflex, index: int, step: Step, result: StepResult
+    ) -> None:
+        now = time.time()
+        await self._store.remember_undo(
+            Undo(
+                reflex=reflex.name,
+                fingerprint=run.fingerprint,
+                step=index,
+                action=step.action,
+                starts_at=run.starts_at,
+                run_id=run.id,
+                memo=result.memo or {},
+                created_at=now,
+            )
+        )
+        if result.restore_after is None:
+            return
+        restore = await self._store.add_run(
+            NewRun(
+                id=new_id(),
+                reflex=reflex.name,
+                team=reflex.team,
+                fingerprint=run.fingerprint,
+                starts_at=run.starts_at,
+                trigger=Trigger.RESTORE,
+                not_before=now + result.restore_after,
+                context=run.context,
+            ),
+            now,
+        )
+        if restore is not None:
+            self._schedule(QueuedRun.of(restore, accepted_at=now))
+
+    async def _save_artifacts(
+        self, run_id: str, index: int, steps: list[dict[str, Any]], result: StepResult
+    ) -> list[dict[str, Any]]:
+        # Names are the action's own unless an earlier step of the run took them.
+        taken = {a["name"] for s in steps[:index] for a in s.get("artifacts", ())}
+        limit = self._config().settings.artifact_limit
+        saved = []
+        for a in result.artifacts:
+            name = a.name if a.name not in taken else f"step{index}-{a.name}"
+            taken.add(name)
+            art = Artifact(
+                run_id=run_id,
+                name=name,
+                content_type=a.content_type,
+                size=min(len(a.data), limit),
+                original_size=len(a.data) + a.dropped,
+                created_at=time.time(),
+                data=a.data[:limit],
+            )
+            await self._store.save_artifact(art)
+            saved.append(art.to_json())
+        return saved
 
     def _dry_steps(
         self, steps_def: tuple[Step, ...], ctx_vars: dict[str, Any], redactor: Redactor
@@ -193,17 +309,16 @@ class Runner:
                     alert=run.context["alert"],
                     notification=run.context["notification"],
                     output_limit=output_limit,
+                    artifact_limit=self._config().settings.artifact_limit,
                 )
-                try:
-                    result = await action.execute(params, actx)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # a plugin bug is that step's failure, not ours
-                    log.exception("action_crashed", run_id=run.id, action=step.action)
-                    result = StepResult(
-                        StepOutcome.FAILED,
-                        f"action {step.action} crashed: {type(exc).__name__}: {exc}",
-                    )
+                if step.undo_of is None:
+                    result = await self._execute(action, params, actx)
+                else:
+                    result = await self._undo(run, step, step.undo_of, action, params, actx)
+            if result.artifacts:
+                rec["artifacts"] = await self._save_artifacts(run.id, i, steps, result)
+            if result.memo is not None and step.reversible and step.undo_of is None:
+                await self._remember(run, reflex, i, step, result)
             rec.update(
                 outcome=str(result.outcome),
                 summary=redactor.text(result.summary),

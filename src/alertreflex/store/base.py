@@ -118,6 +118,45 @@ class RunRecord:
         return out
 
 
+@dataclass
+class Artifact:
+    """A file a step produced (a thread dump), stored with its run."""
+
+    run_id: str
+    name: str
+    content_type: str
+    size: int  # bytes kept
+    original_size: int  # bytes produced; more than size when the cap cut it
+    created_at: float
+    data: bytes = b""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "content_type": self.content_type,
+            "size": self.size,
+            "truncated": self.original_size > self.size,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass
+class Undo:
+    """What a reversible step changed for one alert (reflex, fingerprint, step), to
+    be put back when the alert resolves, after its ``max_duration``, or at shutdown."""
+
+    reflex: str
+    fingerprint: str
+    step: int
+    action: str
+    starts_at: str  # the episode whose firing run made the change
+    run_id: str
+    memo: dict[str, Any]
+    created_at: float
+    undone_by: str | None = None
+    undone_at: float | None = None
+
+
 class Store(ABC):
     @abstractmethod
     async def open(self) -> None:
@@ -179,6 +218,45 @@ class Store(ABC):
 
     @abstractmethod
     async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    @abstractmethod
+    async def add_run(self, run: NewRun, now: float) -> NewRun | None:
+        """Insert a run outside a notification (a restore). If the episode already has
+        a queued one for that trigger, bring its ``not_before`` forward and return it;
+        return None if it already ran."""
+
+    @abstractmethod
+    async def cancel_restores(self, reflex: str, fingerprint: str, reason: str, now: float) -> int:
+        """Skip queued restore runs of an alert: its resolved run restores instead."""
+
+    @abstractmethod
+    async def save_artifact(self, artifact: Artifact) -> None:
+        """Store (or replace, on a resumed attempt) one artifact of a run."""
+
+    @abstractmethod
+    async def list_artifacts(self, run_id: str) -> list[Artifact]:
+        """A run's artifacts, without their data."""
+
+    @abstractmethod
+    async def get_artifact(self, run_id: str, name: str) -> Artifact | None: ...
+
+    @abstractmethod
+    async def remember_undo(self, undo: Undo) -> Undo:
+        """Record what a step changed. If an earlier change of the same step for the
+        same alert is still pending, that one is kept and returned: it holds the state
+        from before alertreflex touched anything."""
+
+    @abstractmethod
+    async def take_undo(
+        self, reflex: str, fingerprint: str, step: int, run_id: str, now: float
+    ) -> Undo | None:
+        """Claim the pending undo of a step for ``run_id`` (again, if the same run is
+        resumed). Returns it with ``undone_by`` set to whoever holds it, or None if
+        nothing was ever remembered."""
+
+    @abstractmethod
+    async def pending_undos(self) -> list[Undo]:
+        """Undos nobody has claimed yet, oldest first."""
 
     @abstractmethod
     async def ping(self) -> None:

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import structlog
 
 from alertreflex.core.models import RunState, Trigger
 from alertreflex.store.base import (
     AlertRecord,
+    Artifact,
     Ingest,
     IngestResult,
     NewRun,
@@ -21,60 +23,12 @@ from alertreflex.store.base import (
     RunRecord,
     Store,
     StoreError,
+    Undo,
 )
 from alertreflex.store.groupcommit import GroupCommitWriter
+from alertreflex.store.sqlite_schema import SchemaError, ensure_schema
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS notifications (
-    id TEXT PRIMARY KEY,
-    received_at REAL NOT NULL,
-    receiver TEXT NOT NULL,
-    status TEXT NOT NULL,
-    group_key TEXT NOT NULL,
-    alerts INTEGER NOT NULL,
-    new_runs INTEGER NOT NULL,
-    body BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS notifications_received ON notifications(received_at);
-CREATE TABLE IF NOT EXISTS episodes (
-    fingerprint TEXT NOT NULL,
-    starts_at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    annotations TEXT NOT NULL,
-    ends_at TEXT,
-    generator_url TEXT NOT NULL,
-    first_seen REAL NOT NULL,
-    resolved_seen REAL,
-    PRIMARY KEY (fingerprint, starts_at)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    reflex TEXT NOT NULL,
-    team TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    starts_at TEXT NOT NULL,
-    trigger TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    not_before REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    notification_id TEXT NOT NULL,
-    context BLOB NOT NULL,
-    steps BLOB NOT NULL DEFAULT '[]',
-    UNIQUE (reflex, fingerprint, starts_at, trigger)
-);
-CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
-CREATE INDEX IF NOT EXISTS runs_reflex_created ON runs(reflex, created_at);
-CREATE INDEX IF NOT EXISTS runs_unfinished ON runs(state)
-    WHERE state IN ('queued', 'running', 'interrupted');
-"""
+log = structlog.get_logger("alertreflex.store")
 
 _RUN_COLUMNS = (
     "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at, not_before, "
@@ -133,7 +87,9 @@ _NEW_RUN_COLUMNS = (
     "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at,"
     " not_before, notification_id, context, finished_at"
 )
-_RUN_CONFLICT = " ON CONFLICT (reflex, fingerprint, starts_at, trigger) DO NOTHING"
+_RUN_CONFLICT = (
+    " ON CONFLICT (reflex, fingerprint, starts_at, trigger) WHERE superseded = 0 DO NOTHING"
+)
 # Past this many rows, rows go through a temporary table with one executemany and
 # one INSERT ... SELECT, which saves the per-statement Python overhead of one
 # execute per row.
@@ -221,15 +177,21 @@ def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
     result = IngestResult(changed_alerts=_upsert_episodes(conn, b))
     for r in b.runs:
         r.state, r.reason = RunState.QUEUED, ""  # this may be a redo of the batch
+        if r.flap_window <= 0:
+            continue
+        # A resolved run still waiting out resolve_delay means the alert resolved less
+        # than resolve_delay ago: this firing is a flap. The resolved run is cancelled
+        # and superseded, so that the episode's real resolution gets a run of its own.
+        rows = conn.execute(
+            "UPDATE runs SET state = 'skipped', finished_at = ?, superseded = 1,"
+            " reason = 'flap: fired again within resolve_delay' WHERE reflex = ?"
+            " AND fingerprint = ? AND trigger = 'resolved' AND state = 'queued'"
+            " AND superseded = 0 RETURNING id",
+            (b.received_at, r.reflex, r.fingerprint),
+        ).fetchall()
+        result.cancelled_resolved.extend(row[0] for row in rows)
         since = b.received_at - r.flap_window
-        if r.flap_window > 0 and _is_flap(conn, r.fingerprint, r.starts_at, since):
-            rows = conn.execute(
-                "UPDATE runs SET state = 'skipped', finished_at = ?,"
-                " reason = 'flap: fired again within resolve_delay' WHERE reflex = ?"
-                " AND fingerprint = ? AND trigger = 'resolved' AND state = 'queued' RETURNING id",
-                (b.received_at, r.reflex, r.fingerprint),
-            ).fetchall()
-            result.cancelled_resolved.extend(row[0] for row in rows)
+        if _is_flap(conn, r.fingerprint, r.starts_at, since):
             r.state = RunState.SKIPPED
             r.reason = "flap: continues an episode of this alert that resolved within resolve_delay"
     result.created = _insert_runs(conn, b, b.runs)
@@ -300,6 +262,118 @@ def _op_interrupt_running(conn: sqlite3.Connection, reason: str) -> int:
     ).rowcount
 
 
+def _op_add_run(conn: sqlite3.Connection, r: NewRun, now: float) -> NewRun | None:
+    row = conn.execute(
+        f"INSERT INTO runs ({_NEW_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
+        " ON CONFLICT (reflex, fingerprint, starts_at, trigger) WHERE superseded = 0"
+        " DO UPDATE SET not_before = min(not_before, excluded.not_before)"
+        " WHERE state = 'queued' RETURNING id, not_before",
+        (
+            r.id,
+            r.reflex,
+            r.team,
+            r.fingerprint,
+            r.starts_at,
+            str(r.trigger),
+            "queued",
+            "",
+            now,
+            r.not_before,
+            "",
+            orjson.dumps(r.context),
+            None,
+        ),
+    ).fetchone()
+    if row is None:
+        return None
+    r.id, r.not_before = row[0], row[1]
+    return r
+
+
+def _op_cancel_restores(
+    conn: sqlite3.Connection, reflex: str, fingerprint: str, reason: str, now: float
+) -> int:
+    return conn.execute(
+        "UPDATE runs SET state = 'skipped', reason = ?, finished_at = ? WHERE reflex = ?"
+        " AND fingerprint = ? AND trigger = 'restore' AND state = 'queued'",
+        (reason, now, reflex, fingerprint),
+    ).rowcount
+
+
+def _op_save_artifact(conn: sqlite3.Connection, a: Artifact) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO artifacts (run_id, name, content_type, size, original_size,"
+        " created_at, data) VALUES (?,?,?,?,?,?,?)",
+        (a.run_id, a.name, a.content_type, a.size, a.original_size, a.created_at, a.data),
+    )
+
+
+_UNDO_COLUMNS = (
+    "reflex, fingerprint, step, action, starts_at, run_id, memo, created_at, undone_by, undone_at"
+)
+
+
+def _row_to_undo(row: tuple[Any, ...]) -> Undo:
+    return Undo(
+        reflex=row[0],
+        fingerprint=row[1],
+        step=row[2],
+        action=row[3],
+        starts_at=row[4],
+        run_id=row[5],
+        memo=orjson.loads(row[6]),
+        created_at=row[7],
+        undone_by=row[8],
+        undone_at=row[9],
+    )
+
+
+def _op_remember_undo(conn: sqlite3.Connection, u: Undo) -> Undo:
+    row = conn.execute(
+        f"INSERT INTO undos ({_UNDO_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,NULL,NULL)"  # noqa: S608
+        " ON CONFLICT (reflex, fingerprint, step) DO UPDATE SET action = excluded.action,"
+        " starts_at = excluded.starts_at, run_id = excluded.run_id, memo = excluded.memo,"
+        " created_at = excluded.created_at, undone_by = NULL, undone_at = NULL"
+        # Still pending: keep the older memo, the state before alertreflex changed it.
+        " WHERE undos.undone_by IS NOT NULL"
+        f" RETURNING {_UNDO_COLUMNS}",
+        (
+            u.reflex,
+            u.fingerprint,
+            u.step,
+            u.action,
+            u.starts_at,
+            u.run_id,
+            orjson.dumps(u.memo),
+            u.created_at,
+        ),
+    ).fetchone()
+    if row is not None:
+        return _row_to_undo(row)
+    kept = conn.execute(
+        f"SELECT {_UNDO_COLUMNS} FROM undos WHERE reflex = ? AND fingerprint = ?"  # noqa: S608
+        " AND step = ?",
+        (u.reflex, u.fingerprint, u.step),
+    ).fetchone()
+    return _row_to_undo(kept)
+
+
+def _op_take_undo(
+    conn: sqlite3.Connection, reflex: str, fingerprint: str, step: int, run_id: str, now: float
+) -> Undo | None:
+    conn.execute(
+        "UPDATE undos SET undone_by = ?, undone_at = ? WHERE reflex = ? AND fingerprint = ?"
+        " AND step = ? AND undone_by IS NULL",
+        (run_id, now, reflex, fingerprint, step),
+    )
+    row = conn.execute(
+        f"SELECT {_UNDO_COLUMNS} FROM undos WHERE reflex = ? AND fingerprint = ?"  # noqa: S608
+        " AND step = ?",
+        (reflex, fingerprint, step),
+    ).fetchone()
+    return None if row is None else _row_to_undo(row)
+
+
 class SQLiteStore(Store):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -318,18 +392,15 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         try:
-            conn.executescript(_SCHEMA)
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {row[0]}; this alertreflex knows "
-                    f"version {SCHEMA_VERSION}"
-                )
+            migrated_from = ensure_schema(conn, self.path)
+        except SchemaError as exc:
+            conn.close()
+            raise StoreError(str(exc)) from None
         except BaseException:
             conn.close()
             raise
+        if migrated_from:
+            log.info("store_migrated", path=self.path, from_version=migrated_from)
         self._writer = GroupCommitWriter(conn)
 
     async def close(self) -> None:
@@ -431,6 +502,52 @@ class SQLiteStore(Store):
         sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608
         rows = await self._read(sql, (run_id,))
         return _row_to_run(rows[0]) if rows else None
+
+    async def add_run(self, run: NewRun, now: float) -> NewRun | None:
+        added: NewRun | None = await self._write(_op_add_run, run, now)
+        return added
+
+    async def cancel_restores(self, reflex: str, fingerprint: str, reason: str, now: float) -> int:
+        count: int = await self._write(_op_cancel_restores, reflex, fingerprint, reason, now)
+        return count
+
+    async def save_artifact(self, artifact: Artifact) -> None:
+        await self._write(_op_save_artifact, artifact)
+
+    async def list_artifacts(self, run_id: str) -> list[Artifact]:
+        rows = await self._read(
+            "SELECT run_id, name, content_type, size, original_size, created_at FROM artifacts"
+            " WHERE run_id = ? ORDER BY created_at, name",
+            (run_id,),
+        )
+        return [Artifact(*r) for r in rows]
+
+    async def get_artifact(self, run_id: str, name: str) -> Artifact | None:
+        rows = await self._read(
+            "SELECT run_id, name, content_type, size, original_size, created_at, data"
+            " FROM artifacts WHERE run_id = ? AND name = ?",
+            (run_id, name),
+        )
+        return Artifact(*rows[0]) if rows else None
+
+    async def remember_undo(self, undo: Undo) -> Undo:
+        kept: Undo = await self._write(_op_remember_undo, undo)
+        return kept
+
+    async def take_undo(
+        self, reflex: str, fingerprint: str, step: int, run_id: str, now: float
+    ) -> Undo | None:
+        taken: Undo | None = await self._write(
+            _op_take_undo, reflex, fingerprint, step, run_id, now
+        )
+        return taken
+
+    async def pending_undos(self) -> list[Undo]:
+        rows = await self._read(
+            f"SELECT {_UNDO_COLUMNS} FROM undos WHERE undone_by IS NULL"  # noqa: S608
+            " ORDER BY created_at"
+        )
+        return [_row_to_undo(r) for r in rows]
 
     async def ping(self) -> None:
         await self._read("SELECT 1")

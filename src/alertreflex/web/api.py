@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -15,6 +16,10 @@ from alertreflex.web.errors import json_error
 from alertreflex.web.openapi import openapi_document
 
 MAX_LIMIT = 1000
+
+
+def _safe_filename(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
 
 
 def reflex_json(r: Reflex) -> dict[str, Any]:
@@ -69,7 +74,36 @@ def routes(engine: Engine) -> list[web.RouteDef]:
             return json_error(503, str(exc))
         if found is None:
             return json_error(404, f"no run with id {request.match_info['id']!r}")
-        return web.json_response(found.to_json())
+        doc = found.to_json()
+        try:
+            arts = await engine.store.list_artifacts(found.id)
+        except StoreError as exc:
+            return json_error(503, str(exc))
+        doc["artifacts"] = [
+            {**a.to_json(), "url": f"/api/v1/runs/{found.id}/artifacts/{quote(a.name)}"}
+            for a in arts
+        ]
+        return web.json_response(doc)
+
+    async def artifact(request: web.Request) -> web.Response:
+        run_id, name = request.match_info["id"], request.match_info["name"]
+        try:
+            found = await engine.store.get_artifact(run_id, name)
+        except StoreError as exc:
+            return json_error(503, str(exc))
+        if found is None:
+            return json_error(404, f"run {run_id!r} has no artifact {name!r}")
+        return web.Response(
+            body=found.data,
+            headers={
+                "Content-Type": found.content_type,
+                "Content-Disposition": f'inline; filename="{_safe_filename(name)}"',
+                # Artifacts come from actions and the systems they touched: never let a
+                # browser run them as a page of this origin.
+                "Content-Security-Policy": "sandbox",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     async def openapi(_request: web.Request) -> web.Response:
         return web.json_response(openapi_document())
@@ -78,5 +112,6 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         web.get("/api/v1/reflexes", reflexes),
         web.get("/api/v1/runs", runs),
         web.get("/api/v1/runs/{id}", run),
+        web.get("/api/v1/runs/{id}/artifacts/{name}", artifact),
         web.get("/api/v1/openapi.json", openapi),
     ]

@@ -20,7 +20,7 @@ _RUN_SUMMARY = {
         "team": {"type": "string"},
         "fingerprint": {"type": "string"},
         "starts_at": {"type": "string"},
-        "trigger": {"enum": ["firing", "resolved"]},
+        "trigger": {"enum": ["firing", "resolved", "restore"]},
         "state": {"enum": [str(s) for s in RunState]},
         "reason": {"type": "string"},
         "created_at": {"type": "number"},
@@ -46,6 +46,19 @@ _STEP = {
         "details": {"type": "object"},
         "started_at": {"type": "number"},
         "finished_at": {"type": "number"},
+        "artifacts": {"type": "array", "items": {"$ref": "#/components/schemas/Artifact"}},
+    },
+}
+_ARTIFACT = {
+    "type": "object",
+    "required": ["name", "content_type", "size", "truncated"],
+    "properties": {
+        "name": {"type": "string"},
+        "content_type": {"type": "string"},
+        "size": {"type": "integer", "description": "Bytes stored"},
+        "truncated": {"type": "boolean", "description": "Cut off at settings.artifact_limit"},
+        "created_at": {"type": "number"},
+        "url": {"type": "string", "description": "Where to download it, relative to the server"},
     },
 }
 
@@ -169,6 +182,32 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/runs/{id}/artifacts/{name}": {
+                "get": {
+                    "summary": "Download an artifact of a run (a thread dump)",
+                    "parameters": [
+                        {
+                            "name": "id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The artifact's bytes, with its content type",
+                            "content": {"*/*": {"schema": {"type": "string"}}},
+                        },
+                        "404": _json(err, "No such run or artifact"),
+                    },
+                }
+            },
         },
         "components": {
             "schemas": {
@@ -176,6 +215,7 @@ def openapi_document() -> dict[str, Any]:
                 "Notification": notification,
                 **nested,
                 "RunSummary": _RUN_SUMMARY,
+                "Artifact": _ARTIFACT,
                 "Run": {
                     "allOf": [
                         {"$ref": "#/components/schemas/RunSummary"},
@@ -185,6 +225,10 @@ def openapi_document() -> dict[str, Any]:
                                 "alert": {"type": "object"},
                                 "notification": {"type": "object"},
                                 "steps": {"type": "array", "items": _STEP},
+                                "artifacts": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Artifact"},
+                                },
                             },
                         },
                     ]

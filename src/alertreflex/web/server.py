@@ -15,11 +15,12 @@ import structlog
 from aiohttp import web
 
 from alertreflex.actions.base import Action, load_action_types, params_models
-from alertreflex.actions.exec_worker import setup_child_watcher
 from alertreflex.config.loader import Config, ConfigError, load_config
 from alertreflex.defaults import DEFAULT_LISTEN
 from alertreflex.engine.engine import Engine
 from alertreflex.engine.metrics import Metrics
+from alertreflex.eventloop import run as run_loop
+from alertreflex.eventloop import setup_child_watcher
 from alertreflex.store.base import Store, StoreError
 from alertreflex.store.sqlite import SQLiteStore
 from alertreflex.web.app import create_app
@@ -140,7 +141,7 @@ class Service:
 def serve(config_path: str, storage: str, listen: str) -> int:
     try:
         service = Service(config_path, storage, listen)
-        asyncio.run(service.run())
+        run_loop(service.run())
     except ConfigError as exc:
         print(f"alertreflex: invalid config, not starting:\n{exc}", file=sys.stderr)
         return 1

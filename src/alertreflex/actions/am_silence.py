@@ -1,0 +1,176 @@
+"""The ``am_silence`` action: an Alertmanager silence while a remediation works.
+
+It creates a silence through Alertmanager's v2 API (``POST /api/v2/silences``), by
+default matching exactly the alert's labels, so that humans are not paged for the
+minutes an automatic fix needs. The comment names alertreflex, the run, the reflex
+and the team. With ``expire_on_resolved`` (the default) the engine undoes the step
+when the alert resolves: the silence is expired (``DELETE /api/v2/silence/{id}``);
+otherwise it simply ends after ``duration``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar
+
+import orjson
+from pydantic import Field, field_validator
+
+from alertreflex.actions.base import Action, ActionContext, ActionParams, StepOutcome, StepResult
+from alertreflex.actions.http import HttpAction, HttpParams
+from alertreflex.core.matchers import MatcherError, MatchOp, parse_matcher
+from alertreflex.core.types import Duration
+
+CREATED_BY = "alertreflex"
+
+
+class AmSilenceParams(ActionParams):
+    """Parameters of an ``am_silence`` step."""
+
+    reversible: ClassVar[bool] = True
+
+    url: str = Field(
+        min_length=1,
+        description="Alertmanager's base URL (its --web.external-url).",
+        examples=["http://alertmanager:9093"],
+    )
+    duration: Annotated[Duration, Field(gt=0)] = Field(
+        default="1h", validate_default=True, description="How long the silence lasts at most."
+    )
+    matchers: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Alertmanager matchers of the silence; by default the alert's own "
+        "labels, each with '='.",
+        examples=[['alertname="{{ alert.labels.alertname }}"', 'instance=~"web-.*"']],
+    )
+    comment: str = Field(default="", description="Added to the silence's comment.")
+    expire_on_resolved: bool = Field(
+        default=True, description="Expire the silence when the alert resolves."
+    )
+    headers: dict[str, str] = Field(default={}, description="Headers (authentication).")
+    timeout: Annotated[Duration, Field(gt=0)] = Field(default="10s", validate_default=True)
+    retries: int = Field(default=2, ge=0, le=10)
+    verify_tls: bool = True
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, value: list[str] | None) -> list[str] | None:
+        for i, text in enumerate(value or ()):
+            if "{{" in text or "{%" in text:
+                continue  # checked once rendered
+            try:
+                parse_matcher(text)
+            except MatcherError as exc:
+                raise ValueError(f"matchers[{i}]: {exc}") from None
+        return value
+
+
+class AmSilenceAction(Action[AmSilenceParams]):
+    type_name: ClassVar[str] = "am_silence"
+    Params: ClassVar[type[ActionParams]] = AmSilenceParams
+
+    def __init__(self) -> None:
+        self._http = HttpAction()
+
+    def describe(self, params: AmSilenceParams) -> str:
+        return f"am_silence {params.url} for {params.duration:g}s"
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def execute(self, params: AmSilenceParams, ctx: ActionContext) -> StepResult:
+        matchers = _silence_matchers(params, ctx)
+        now = datetime.now(UTC)
+        comment = f"alertreflex run {ctx.run_id}, reflex {ctx.reflex} (team {ctx.team})"
+        if params.comment:
+            comment += f": {params.comment}"
+        body = {
+            "matchers": matchers,
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(seconds=params.duration)).isoformat(),
+            "createdBy": CREATED_BY,
+            "comment": comment,
+        }
+        result = await self._http.execute(
+            self._params(params, "POST", "/api/v2/silences", body), ctx
+        )
+        if result.outcome is not StepOutcome.SUCCEEDED:
+            result.summary = f"cannot create the silence: {result.summary}"
+            return result
+        try:
+            silence_id = str(orjson.loads(result.output)["silenceID"])
+        except (orjson.JSONDecodeError, TypeError, KeyError):
+            return StepResult(
+                StepOutcome.FAILED,
+                f"unexpected answer from {params.url}: {result.output[:200]!r}",
+            )
+        shown = ", ".join(_show(m) for m in matchers)
+        return StepResult(
+            StepOutcome.SUCCEEDED,
+            f"silence {silence_id} for {params.duration:g}s: {{{shown}}}",
+            details={"silence_id": silence_id, "matchers": matchers, "ends_at": body["endsAt"]},
+            memo={"silence_id": silence_id} if params.expire_on_resolved else None,
+        )
+
+    async def undo(
+        self, params: AmSilenceParams, memo: dict[str, Any], ctx: ActionContext
+    ) -> StepResult:
+        silence_id = str(memo["silence_id"])
+        path = f"/api/v2/silence/{silence_id}"
+        result = await self._http.execute(self._params(params, "DELETE", path, None), ctx)
+        if result.outcome is StepOutcome.SUCCEEDED:
+            return StepResult(StepOutcome.SUCCEEDED, f"silence {silence_id} expired")
+        # Expired or deleted meanwhile (by a person, or its duration ran out): fine.
+        state = await self._http.execute(self._params(params, "GET", path, None), ctx)
+        if state.outcome is StepOutcome.SUCCEEDED:
+            try:
+                status = orjson.loads(state.output)["status"]["state"]
+            except (orjson.JSONDecodeError, TypeError, KeyError):
+                status = None
+            if status == "expired":
+                return StepResult(
+                    StepOutcome.SUCCEEDED, f"silence {silence_id} had already expired"
+                )
+        result.summary = f"cannot expire silence {silence_id}: {result.summary}"
+        return result
+
+    def _params(self, params: AmSilenceParams, method: str, path: str, body: Any) -> HttpParams:
+        return HttpParams(
+            url=params.url.rstrip("/") + path,
+            method=method,
+            headers={"Accept": "application/json", **params.headers},
+            json=body,
+            timeout=params.timeout,
+            retries=params.retries,
+            retry_backoff=0.5,
+            verify_tls=params.verify_tls,
+        )
+
+
+def _silence_matchers(params: AmSilenceParams, ctx: ActionContext) -> list[dict[str, Any]]:
+    if params.matchers is None:
+        labels: dict[str, str] = ctx.alert.get("labels", {})
+        return [
+            {"name": k, "value": v, "isRegex": False, "isEqual": True}
+            for k, v in sorted(labels.items())
+        ]
+    out = []
+    for text in params.matchers:
+        m = parse_matcher(text)  # rendered values were validated by the model
+        out.append(
+            {
+                "name": m.name,
+                "value": m.value,
+                "isRegex": m.op in (MatchOp.REGEX, MatchOp.NOT_REGEX),
+                "isEqual": m.op in (MatchOp.EQUAL, MatchOp.REGEX),
+            }
+        )
+    return out
+
+
+def _show(m: dict[str, Any]) -> str:
+    op = ("=" if m["isEqual"] else "!") + ("~" if m["isRegex"] else "")
+    if op == "!":
+        op = "!="
+    return f'{m["name"]}{op}"{m["value"]}"'

@@ -1,0 +1,165 @@
+"""The SQLite store's schema and its migrations, applied in order at open.
+
+Version 1 (0.1 development): notifications, episodes, runs.
+Version 2: artifacts; undos (what reversible steps changed, to put back);
+runs.superseded, so that a resolved run cancelled by a flap no longer blocks the
+episode's next resolved run (the uniqueness of a run per episode and trigger is a
+partial index over runs that are not superseded).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_VERSION = 2
+
+_RUNS_TABLE = """
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    reflex TEXT NOT NULL,
+    team TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    not_before REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    notification_id TEXT NOT NULL,
+    context BLOB NOT NULL,
+    steps BLOB NOT NULL DEFAULT '[]',
+    superseded INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+_RUNS_INDEXES = """
+CREATE UNIQUE INDEX runs_episode ON runs(reflex, fingerprint, starts_at, trigger)
+    WHERE superseded = 0;
+CREATE INDEX runs_created ON runs(created_at);
+CREATE INDEX runs_reflex_created ON runs(reflex, created_at);
+CREATE INDEX runs_unfinished ON runs(state) WHERE state IN ('queued', 'running', 'interrupted');
+"""
+
+_V2_TABLES = """
+CREATE TABLE artifacts (
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    original_size INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+CREATE TABLE undos (
+    reflex TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    memo BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    undone_by TEXT,
+    undone_at REAL,
+    PRIMARY KEY (reflex, fingerprint, step)
+);
+CREATE INDEX undos_pending ON undos(reflex, fingerprint) WHERE undone_by IS NULL;
+"""
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE notifications (
+    id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL,
+    receiver TEXT NOT NULL,
+    status TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    alerts INTEGER NOT NULL,
+    new_runs INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX notifications_received ON notifications(received_at);
+CREATE TABLE episodes (
+    fingerprint TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    annotations TEXT NOT NULL,
+    ends_at TEXT,
+    generator_url TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    resolved_seen REAL,
+    PRIMARY KEY (fingerprint, starts_at)
+) WITHOUT ROWID;
+"""
+
+# A new file gets the current schema at once; an older one runs the steps after its version.
+_CREATE = _V1 + _RUNS_TABLE + _RUNS_INDEXES + _V2_TABLES
+_MIGRATIONS: dict[int, str] = {
+    2: (
+        "DROP INDEX runs_created; DROP INDEX runs_reflex_created; DROP INDEX runs_unfinished;"  # noqa: S608
+        "ALTER TABLE runs RENAME TO runs_v1;"
+        + _RUNS_TABLE
+        + "INSERT INTO runs SELECT *, 0 FROM runs_v1; DROP TABLE runs_v1;"
+        + _RUNS_INDEXES
+        + _V2_TABLES
+    ),
+}
+
+
+class SchemaError(RuntimeError):
+    pass
+
+
+def ensure_schema(conn: sqlite3.Connection, path: str) -> int | None:
+    """Create the schema or migrate it to SCHEMA_VERSION, in one transaction.
+
+    Returns the version migrated from, or None if nothing changed. Refuses a file
+    written by a newer alertreflex, rather than guess at its meaning.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        has_meta = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        version = _version(conn) if has_meta else 0
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"{path} has schema version {version}; this alertreflex knows up to "
+                f"{SCHEMA_VERSION}: upgrade alertreflex, or point --storage elsewhere"
+            )
+        if version == SCHEMA_VERSION:
+            conn.execute("ROLLBACK")
+            return None
+        if version == 0:
+            scripts = [_CREATE]
+        else:
+            scripts = [_MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1)]
+        for script in scripts:
+            for statement in _statements(script):
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO meta VALUES ('schema_version', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT first; statements one by one keep the migration
+    # in a single transaction. The scripts hold no ';' inside literals.
+    return [s.strip() for s in script.split(";") if s.strip()]
