@@ -213,6 +213,7 @@ class Store(ABC):
         *,
         reflex: str | None = None,
         state: str | None = None,
+        trigger: str | None = None,
         limit: int = 50,
     ) -> list[RunRecord]: ...
 

@@ -480,9 +480,13 @@ class SQLiteStore(Store):
         *,
         reflex: str | None = None,
         state: str | None = None,
+        trigger: str | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
         where, params = [], []
+        if trigger:
+            where.append("trigger = ?")
+            params.append(trigger)
         if reflex:
             where.append("reflex = ?")
             params.append(reflex)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from alertreflex.config.loader import Reflex
 from alertreflex.core.durations import format_duration
-from alertreflex.core.models import RunState
+from alertreflex.core.models import RunState, Trigger
 from alertreflex.engine.engine import Engine
 from alertreflex.store.base import StoreError
 from alertreflex.web.errors import json_error
@@ -53,6 +53,9 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         state = q.get("state") or None
         if state is not None and state not in RunState.__members__.values():
             return json_error(400, f"state: must be one of {', '.join(RunState)}")
+        trigger = q.get("trigger") or None
+        if trigger is not None and trigger not in Trigger.__members__.values():
+            return json_error(400, f"trigger: must be one of {', '.join(Trigger)}")
         try:
             limit = int(q.get("limit", "50"))
         except ValueError:
@@ -61,7 +64,7 @@ def routes(engine: Engine) -> list[web.RouteDef]:
             return json_error(400, f"limit: must be between 1 and {MAX_LIMIT}")
         try:
             found = await engine.store.list_runs(
-                reflex=q.get("reflex") or None, state=state, limit=limit
+                reflex=q.get("reflex") or None, state=state, trigger=trigger, limit=limit
             )
         except StoreError as exc:
             return json_error(503, str(exc))

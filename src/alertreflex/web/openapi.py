@@ -137,6 +137,11 @@ def openapi_document() -> dict[str, Any]:
                             "schema": {"enum": [str(s) for s in RunState]},
                         },
                         {
+                            "name": "trigger",
+                            "in": "query",
+                            "schema": {"enum": ["firing", "resolved", "restore"]},
+                        },
+                        {
                             "name": "limit",
                             "in": "query",
                             "schema": {

@@ -1,0 +1,1 @@
+"""The demo: real Prometheus, Alertmanager and a Java service around alertreflex."""
