@@ -790,10 +790,34 @@ public final class DemoService {
             sb.append(" prio=").append(t.getPriority()).append('\n');
             sb.append("   java.lang.Thread.State: ").append(t.getState()).append('\n');
             for (StackTraceElement frame : e.getValue()) {
-                sb.append("\tat ").append(frame).append('\n');
+                sb.append("\tat ").append(jstackFrame(frame)).append('\n');
             }
         }
         return sb.toString();
+    }
+
+    /** A frame as jstack shows it: java.lang.Thread.sleep(java.base@17.0.15/Native Method). */
+    static String jstackFrame(StackTraceElement frame) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(frame.getClassName()).append('.').append(frame.getMethodName()).append('(');
+        if (frame.getModuleName() != null) {
+            sb.append(frame.getModuleName());
+            if (frame.getModuleVersion() != null) {
+                sb.append('@').append(frame.getModuleVersion());
+            }
+            sb.append('/');
+        }
+        if (frame.isNativeMethod()) {
+            sb.append("Native Method");
+        } else if (frame.getFileName() == null) {
+            sb.append("Unknown Source");
+        } else {
+            sb.append(frame.getFileName());
+            if (frame.getLineNumber() >= 0) {
+                sb.append(':').append(frame.getLineNumber());
+            }
+        }
+        return sb.append(')').toString();
     }
 
     static Map<String, Object> threadDumpJson() {

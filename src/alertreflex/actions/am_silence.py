@@ -6,6 +6,11 @@ minutes an automatic fix needs. The comment names alertreflex, the run, the refl
 and the team. With ``expire_on_resolved`` (the default) the engine undoes the step
 when the alert resolves: the silence is expired (``DELETE /api/v2/silence/{id}``);
 otherwise it simply ends after ``duration``.
+
+A silence mutes an alert for every receiver, alertreflex's webhook included: a
+silence that matches the triggering alert itself (the default matchers) also holds
+back its resolved notification until the silence ends. To keep humans quiet while
+alertreflex still hears the resolve, match the paging alerts instead.
 """
 
 from __future__ import annotations

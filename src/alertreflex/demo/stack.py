@@ -11,8 +11,9 @@ Used by ``alertreflex demo`` and by the end-to-end tests. Everything is synchron
         ...
     # every process the stack started is stopped here, also after an exception
 
-Each process writes its stdout and stderr to ``workdir/<name>.log``; a ``StackError``
-names that file and quotes its last lines.
+Each process writes its stdout and stderr to ``workdir/<name>.log`` (rewritten at each
+start); a ``StackError`` names that file and quotes its last lines. Data directories
+(``alertmanager-data``, ``prometheus-data``) start empty every time.
 """
 
 from __future__ import annotations
@@ -158,6 +159,15 @@ def _write_yaml(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
+def _fresh_dir(path: Path) -> Path:
+    """An empty directory: a previous run's notification log or TSDB would change what
+    Alertmanager and Prometheus send (an Alertmanager that remembers having notified
+    a group stays quiet until ``repeat_interval``)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def _host_port(url: str) -> str:
     parts = urlsplit(url)
     if not parts.hostname or parts.port is None:
@@ -232,7 +242,7 @@ class Stack:
             parts = urlsplit(ready_url)
             url = f"{parts.scheme}://{parts.netloc}"
         log_path = self.workdir / f"{name}.log"
-        with log_path.open("ab") as log:
+        with log_path.open("wb") as log:
             log.write(f"==> {' '.join(argv)}\n".encode())
             log.flush()
             try:
@@ -296,9 +306,10 @@ class Stack:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(popen.pid, signal.SIGKILL)
                 popen.wait()
-        # Anything the process left behind in its group (it led a new session).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(popen.pid, signal.SIGKILL)
+            # Whatever it left behind in its process group (it led a new session). Only
+            # right after reaping it ourselves: a PID that died long ago may be reused.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(popen.pid, signal.SIGKILL)
         if proc in self.procs:
             self.procs.remove(proc)
         for attr in ("alertmanager", "prometheus", "demo_service"):
@@ -352,8 +363,7 @@ class Stack:
                 "receivers": [{"name": "alertreflex", "webhook_configs": [webhook]}],
             },
         )
-        data = self.workdir / "alertmanager-data"
-        data.mkdir(exist_ok=True)
+        data = _fresh_dir(self.workdir / "alertmanager-data")
         proc = self.start(
             "alertmanager",
             [
@@ -411,8 +421,7 @@ class Stack:
             ],
         }
         config_path = _write_yaml(self.workdir / "prometheus.yml", config)
-        data = self.workdir / "prometheus-data"
-        data.mkdir(exist_ok=True)
+        data = _fresh_dir(self.workdir / "prometheus-data")
         deadline = time.monotonic() + timeout
         proc = self.start(
             "prometheus",
