@@ -18,7 +18,14 @@ from typing import Any
 
 import httpx
 
-from alertreflex.demo.stack import Stack, StackError, free_port, require_tools, wait_for
+from alertreflex.demo.stack import (
+    Proc,
+    Stack,
+    StackError,
+    free_port,
+    require_tools,
+    wait_for,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "demo"
 DEFAULT_SERVICE = "127.0.0.1:18080"  # the address examples/demo/alertreflex.yml names
@@ -70,21 +77,7 @@ def run_demo(
         text = config_text or (example / "alertreflex.yml").read_text()
         config = workdir / "alertreflex.yml"
         config.write_text(text.replace(DEFAULT_SERVICE, svc.url.removeprefix("http://")))
-        port = free_port()
-        ar = stack.start(
-            "alertreflex",
-            [
-                _alertreflex(),
-                "serve",
-                "--config",
-                str(config),
-                "--storage",
-                f"sqlite:///{workdir / 'alertreflex.db'}",
-                "--listen",
-                f"127.0.0.1:{port}",
-            ],
-            f"http://127.0.0.1:{port}/-/ready",
-        )
+        ar = start_alertreflex(stack, config)
         report.alertreflex_url = ar.url
         am = stack.start_alertmanager(f"{ar.url}/webhook")
         say("starting Prometheus (it needs ~5 s before it sends to Alertmanager) ...")
@@ -140,6 +133,25 @@ def run_demo(
         report.silences = http.get(f"{am.url}/api/v2/silences").json()
         say("stopping everything the demo started ...")
     return report
+
+
+def start_alertreflex(stack: Stack, config: Path) -> Proc:
+    """``alertreflex serve`` of this install, its SQLite store in the stack's workdir."""
+    port = free_port()
+    return stack.start(
+        "alertreflex",
+        [
+            _alertreflex(),
+            "serve",
+            "--config",
+            str(config),
+            "--storage",
+            f"sqlite:///{stack.workdir / 'alertreflex.db'}",
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        f"http://127.0.0.1:{port}/-/ready",
+    )
 
 
 def _alertreflex() -> str:
