@@ -11,12 +11,12 @@ import structlog
 from alertreflex.actions.base import Action
 from alertreflex.config.loader import Config
 from alertreflex.core.ids import new_id
-from alertreflex.core.models import NotificationIn, RunState, Trigger
+from alertreflex.core.models import NotificationIn, RunState
 from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
 from alertreflex.engine.metrics import Metrics
-from alertreflex.engine.plan import plan_ingest
+from alertreflex.engine.plan import plan_ingest, plan_restore
 from alertreflex.engine.runner import Runner
-from alertreflex.store.base import IngestResult, NewRun, Store
+from alertreflex.store.base import IngestResult, Store
 
 log = structlog.get_logger("alertreflex.engine")
 
@@ -138,15 +138,14 @@ class Engine:
             if firing is None:
                 continue
             restore = await self.store.add_run(
-                NewRun(
-                    id=new_id(),
+                plan_restore(
                     reflex=undo.reflex,
                     team=firing.team,
                     fingerprint=undo.fingerprint,
                     starts_at=undo.starts_at,
-                    trigger=Trigger.RESTORE,
-                    not_before=now,
                     context=firing.context,
+                    not_before=now,
+                    new_id=new_id,
                 ),
                 now,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from alertreflex.config.loader import Config
 from alertreflex.core.models import NotificationIn, Trigger, alert_context, notification_context
@@ -68,4 +69,27 @@ def plan_ingest(
         alerts=alerts,
         runs=runs,
         capacity=capacity,
+    )
+
+
+def plan_restore(
+    *,
+    reflex: str,
+    team: str,
+    fingerprint: str,
+    starts_at: str,
+    context: dict[str, Any],
+    not_before: float,
+    new_id: Callable[[], str],
+) -> NewRun:
+    """The restore run of an episode: after a max_duration, or at shutdown."""
+    return NewRun(
+        id=new_id(),
+        reflex=reflex,
+        team=team,
+        fingerprint=fingerprint,
+        starts_at=starts_at,
+        trigger=Trigger.RESTORE,
+        not_before=not_before,
+        context=context,
     )

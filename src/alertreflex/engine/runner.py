@@ -23,8 +23,9 @@ from alertreflex.core.paths import format_path
 from alertreflex.core.templates import TemplateError
 from alertreflex.engine.dispatcher import QueuedRun
 from alertreflex.engine.metrics import Metrics
+from alertreflex.engine.plan import plan_restore
 from alertreflex.engine.redact import Redactor
-from alertreflex.store.base import Artifact, NewRun, Store, Undo
+from alertreflex.store.base import Artifact, Store, Undo
 
 log = structlog.get_logger("alertreflex.runner")
 
@@ -112,14 +113,15 @@ class Runner:
                 self._dry_steps(steps_def, ctx_vars, redactor),
             )
             return
+        # Policies that decide whether an episode's firing steps start at all; a resumed
+        # run (attempts > 0) already passed them.
         if run.trigger is Trigger.FIRING and run.attempts == 0:
             why = reflex.outside_time(datetime.fromtimestamp(now, UTC))
             if why is not None:
                 await self._skip(run, why, "time_interval")
                 return
-        if run.trigger is Trigger.FIRING and reflex.cooldown > 0 and run.attempts == 0:
             last = self._last_firing_start.get(reflex.name)
-            if last is not None and now - last < reflex.cooldown:
+            if reflex.cooldown > 0 and last is not None and now - last < reflex.cooldown:
                 await self._skip(
                     run,
                     f"cooldown: last firing run started {now - last:.0f}s ago, "
@@ -221,15 +223,14 @@ class Runner:
         if result.restore_after is None:
             return
         restore = await self._store.add_run(
-            NewRun(
-                id=new_id(),
+            plan_restore(
                 reflex=reflex.name,
                 team=reflex.team,
                 fingerprint=run.fingerprint,
                 starts_at=run.starts_at,
-                trigger=Trigger.RESTORE,
-                not_before=now + result.restore_after,
                 context=run.context,
+                not_before=now + result.restore_after,
+                new_id=new_id,
             ),
             now,
         )

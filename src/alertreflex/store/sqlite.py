@@ -87,9 +87,10 @@ _NEW_RUN_COLUMNS = (
     "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at,"
     " not_before, notification_id, context, finished_at"
 )
-_RUN_CONFLICT = (
-    " ON CONFLICT (reflex, fingerprint, starts_at, trigger) WHERE superseded = 0 DO NOTHING"
-)
+# The target of the partial unique index: one run per episode and trigger, superseded
+# runs (cancelled by a flap) aside.
+_RUN_KEY = " ON CONFLICT (reflex, fingerprint, starts_at, trigger) WHERE superseded = 0"
+_RUN_CONFLICT = _RUN_KEY + " DO NOTHING"
 # Past this many rows, rows go through a temporary table with one executemany and
 # one INSERT ... SELECT, which saves the per-statement Python overhead of one
 # execute per row.
@@ -104,10 +105,8 @@ _INSERT_EPISODES_IN = (
     + _EPISODE_UPSERT
     + " RETURNING 1"
 )
-_INSERT_RUN = (
-    f"INSERT INTO runs ({_NEW_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
-    + _RUN_CONFLICT
-)
+_INSERT_RUN_VALUES = f"INSERT INTO runs ({_NEW_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
+_INSERT_RUN = _INSERT_RUN_VALUES + _RUN_CONFLICT
 _INSERT_RUNS_IN = (
     f"INSERT INTO runs ({_NEW_RUN_COLUMNS}) SELECT * FROM runs_in WHERE true"  # noqa: S608
     + _RUN_CONFLICT
@@ -133,7 +132,7 @@ def _episode_row(a: AlertRecord, now: float) -> tuple[Any, ...]:
     )
 
 
-def _run_row(r: NewRun, b: Ingest) -> tuple[Any, ...]:
+def _run_row(r: NewRun, received_at: float, notification_id: str) -> tuple[Any, ...]:
     return (
         r.id,
         r.reflex,
@@ -143,11 +142,11 @@ def _run_row(r: NewRun, b: Ingest) -> tuple[Any, ...]:
         str(r.trigger),
         str(r.state),
         r.reason,
-        b.received_at,
+        received_at,
         r.not_before,
-        b.notification_id,
+        notification_id,
         orjson.dumps(r.context),
-        b.received_at if r.state is RunState.SKIPPED else None,
+        received_at if r.state is RunState.SKIPPED else None,
     )
 
 
@@ -164,10 +163,15 @@ def _upsert_episodes(conn: sqlite3.Connection, b: Ingest) -> int:
 def _insert_runs(conn: sqlite3.Connection, b: Ingest, runs: list[NewRun]) -> list[NewRun]:
     """Insert runs that are not there yet; return those that were new."""
     if len(runs) < _BULK:
-        return [r for r in runs if conn.execute(_INSERT_RUN, _run_row(r, b)).rowcount]
+        return [
+            r
+            for r in runs
+            if conn.execute(_INSERT_RUN, _run_row(r, b.received_at, b.notification_id)).rowcount
+        ]
     conn.execute("DELETE FROM runs_in")
     conn.executemany(
-        "INSERT INTO runs_in VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", [_run_row(r, b) for r in runs]
+        "INSERT INTO runs_in VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [_run_row(r, b.received_at, b.notification_id) for r in runs],
     )
     created = {row[0] for row in conn.execute(_INSERT_RUNS_IN)}
     return [r for r in runs if r.id in created]
@@ -263,26 +267,11 @@ def _op_interrupt_running(conn: sqlite3.Connection, reason: str) -> int:
 
 
 def _op_add_run(conn: sqlite3.Connection, r: NewRun, now: float) -> NewRun | None:
+    r.state, r.reason = RunState.QUEUED, ""
     row = conn.execute(
-        f"INSERT INTO runs ({_NEW_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
-        " ON CONFLICT (reflex, fingerprint, starts_at, trigger) WHERE superseded = 0"
-        " DO UPDATE SET not_before = min(not_before, excluded.not_before)"
-        " WHERE state = 'queued' RETURNING id, not_before",
-        (
-            r.id,
-            r.reflex,
-            r.team,
-            r.fingerprint,
-            r.starts_at,
-            str(r.trigger),
-            "queued",
-            "",
-            now,
-            r.not_before,
-            "",
-            orjson.dumps(r.context),
-            None,
-        ),
+        _INSERT_RUN_VALUES + _RUN_KEY + " DO UPDATE SET not_before ="
+        " min(not_before, excluded.not_before) WHERE state = 'queued' RETURNING id, not_before",
+        _run_row(r, now, ""),  # no notification: the engine made this run
     ).fetchone()
     if row is None:
         return None
@@ -328,6 +317,15 @@ def _row_to_undo(row: tuple[Any, ...]) -> Undo:
     )
 
 
+def _undo_of(conn: sqlite3.Connection, reflex: str, fingerprint: str, step: int) -> Undo | None:
+    row = conn.execute(
+        f"SELECT {_UNDO_COLUMNS} FROM undos WHERE reflex = ? AND fingerprint = ?"  # noqa: S608
+        " AND step = ?",
+        (reflex, fingerprint, step),
+    ).fetchone()
+    return None if row is None else _row_to_undo(row)
+
+
 def _op_remember_undo(conn: sqlite3.Connection, u: Undo) -> Undo:
     row = conn.execute(
         f"INSERT INTO undos ({_UNDO_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,NULL,NULL)"  # noqa: S608
@@ -350,12 +348,9 @@ def _op_remember_undo(conn: sqlite3.Connection, u: Undo) -> Undo:
     ).fetchone()
     if row is not None:
         return _row_to_undo(row)
-    kept = conn.execute(
-        f"SELECT {_UNDO_COLUMNS} FROM undos WHERE reflex = ? AND fingerprint = ?"  # noqa: S608
-        " AND step = ?",
-        (u.reflex, u.fingerprint, u.step),
-    ).fetchone()
-    return _row_to_undo(kept)
+    kept = _undo_of(conn, u.reflex, u.fingerprint, u.step)
+    assert kept is not None  # the conflict that kept it proves it is there
+    return kept
 
 
 def _op_take_undo(
@@ -366,12 +361,7 @@ def _op_take_undo(
         " AND step = ? AND undone_by IS NULL",
         (run_id, now, reflex, fingerprint, step),
     )
-    row = conn.execute(
-        f"SELECT {_UNDO_COLUMNS} FROM undos WHERE reflex = ? AND fingerprint = ?"  # noqa: S608
-        " AND step = ?",
-        (reflex, fingerprint, step),
-    ).fetchone()
-    return None if row is None else _row_to_undo(row)
+    return _undo_of(conn, reflex, fingerprint, step)
 
 
 class SQLiteStore(Store):
