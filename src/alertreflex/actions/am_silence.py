@@ -22,14 +22,14 @@ import orjson
 from pydantic import Field, field_validator
 
 from alertreflex.actions.base import Action, ActionContext, ActionParams, StepOutcome, StepResult
-from alertreflex.actions.http import HttpAction, HttpParams
+from alertreflex.actions.http import HttpAction, HttpClientParams
 from alertreflex.core.matchers import MatcherError, MatchOp, parse_matcher
 from alertreflex.core.types import Duration
 
 CREATED_BY = "alertreflex"
 
 
-class AmSilenceParams(ActionParams):
+class AmSilenceParams(HttpClientParams):
     """Parameters of an ``am_silence`` step."""
 
     reversible: ClassVar[bool] = True
@@ -53,10 +53,6 @@ class AmSilenceParams(ActionParams):
     expire_on_resolved: bool = Field(
         default=True, description="Expire the silence when the alert resolves."
     )
-    headers: dict[str, str] = Field(default={}, description="Headers (authentication).")
-    timeout: Annotated[Duration, Field(gt=0)] = Field(default="10s", validate_default=True)
-    retries: int = Field(default=2, ge=0, le=10)
-    verify_tls: bool = True
 
     @field_validator("matchers")
     @classmethod
@@ -98,7 +94,7 @@ class AmSilenceAction(Action[AmSilenceParams]):
             "comment": comment,
         }
         result = await self._http.execute(
-            self._params(params, "POST", "/api/v2/silences", body), ctx
+            params.request("POST", _api(params, "/api/v2/silences"), body), ctx
         )
         if result.outcome is not StepOutcome.SUCCEEDED:
             result.summary = f"cannot create the silence: {result.summary}"
@@ -123,11 +119,11 @@ class AmSilenceAction(Action[AmSilenceParams]):
     ) -> StepResult:
         silence_id = str(memo["silence_id"])
         path = f"/api/v2/silence/{silence_id}"
-        result = await self._http.execute(self._params(params, "DELETE", path, None), ctx)
+        result = await self._http.execute(params.request("DELETE", _api(params, path)), ctx)
         if result.outcome is StepOutcome.SUCCEEDED:
             return StepResult(StepOutcome.SUCCEEDED, f"silence {silence_id} expired")
         # Expired or deleted meanwhile (by a person, or its duration ran out): fine.
-        state = await self._http.execute(self._params(params, "GET", path, None), ctx)
+        state = await self._http.execute(params.request("GET", _api(params, path)), ctx)
         if state.outcome is StepOutcome.SUCCEEDED:
             try:
                 status = orjson.loads(state.output)["status"]["state"]
@@ -140,17 +136,9 @@ class AmSilenceAction(Action[AmSilenceParams]):
         result.summary = f"cannot expire silence {silence_id}: {result.summary}"
         return result
 
-    def _params(self, params: AmSilenceParams, method: str, path: str, body: Any) -> HttpParams:
-        return HttpParams(
-            url=params.url.rstrip("/") + path,
-            method=method,
-            headers={"Accept": "application/json", **params.headers},
-            json=body,
-            timeout=params.timeout,
-            retries=params.retries,
-            retry_backoff=0.5,
-            verify_tls=params.verify_tls,
-        )
+
+def _api(params: AmSilenceParams, path: str) -> str:
+    return params.url.rstrip("/") + path
 
 
 def _silence_matchers(params: AmSilenceParams, ctx: ActionContext) -> list[dict[str, Any]]:

@@ -143,6 +143,35 @@ class HttpParams(ActionParams):
         return self
 
 
+class HttpClientParams(ActionParams):
+    """The connection parameters of actions built on ``http`` (``log_level``,
+    ``am_silence``): each of their requests is an ``http`` step of its own."""
+
+    headers: dict[str, str] = Field(
+        default={}, description="Headers sent with every request (authentication)."
+    )
+    timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default="10s", validate_default=True, description="Time limit of each attempt."
+    )
+    retries: int = Field(default=2, ge=0, le=10, description="As for http.")
+    verify_tls: bool = True
+
+    def request(
+        self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> HttpParams:
+        """A JSON request with these connection parameters (validated like any step)."""
+        return HttpParams(
+            url=url,
+            method=method,
+            headers={"Accept": "application/json", **self.headers, **(headers or {})},
+            json=body,
+            timeout=self.timeout,
+            retries=self.retries,
+            retry_backoff=0.5,
+            verify_tls=self.verify_tls,
+        )
+
+
 @dataclass
 class _Attempt:
     status: int | None = None

@@ -22,7 +22,7 @@ import orjson
 from pydantic import Field, field_validator, model_validator
 
 from alertreflex.actions.base import Action, ActionContext, ActionParams, StepOutcome, StepResult
-from alertreflex.actions.http import HttpAction, HttpParams
+from alertreflex.actions.http import HttpAction, HttpClientParams
 from alertreflex.core.types import Duration
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
@@ -36,7 +36,7 @@ class Request(ActionParams):
     headers: dict[str, str] = Field(default={})
 
 
-class LogLevelParams(ActionParams):
+class LogLevelParams(HttpClientParams):
     """Parameters of a ``log_level`` step."""
 
     reversible: ClassVar[bool] = True
@@ -63,14 +63,13 @@ class LogLevelParams(ActionParams):
         min_length=1,
         description="The JSON field that holds the level, read and written.",
     )
-    headers: dict[str, str] = Field(default={}, description="Headers sent with every request.")
     max_duration: Annotated[Duration, Field(gt=0)] | None = Field(
         default=None,
         description="Restore the level after this long even if the alert still fires.",
     )
-    timeout: Annotated[Duration, Field(gt=0)] = Field(default="5s", validate_default=True)
-    retries: int = Field(default=2, ge=0, le=10)
-    verify_tls: bool = True
+    timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default="5s", validate_default=True, description="Time limit of each attempt."
+    )
 
     @field_validator("level")
     @classmethod
@@ -155,7 +154,9 @@ class LogLevelAction(Action[LogLevelParams]):
     async def _read(
         self, params: LogLevelParams, req: Request, ctx: ActionContext
     ) -> str | StepResult | None:
-        result = await self._http.execute(self._http_params(params, req, None), ctx)
+        result = await self._http.execute(
+            params.request(req.method, req.url, headers=req.headers), ctx
+        )
         if result.outcome is not StepOutcome.SUCCEEDED:
             result.summary = f"cannot read the level from {req.url}: {result.summary}"
             return result
@@ -177,26 +178,14 @@ class LogLevelAction(Action[LogLevelParams]):
     async def _write(
         self, params: LogLevelParams, req: Request, level: str | None, ctx: ActionContext
     ) -> StepResult:
+        # A set request given without a method (or as GET) is sent as POST.
+        method = "POST" if req.method == "GET" else req.method
         result = await self._http.execute(
-            self._http_params(params, req, {params.field: level}), ctx
+            params.request(method, req.url, {params.field: level}, req.headers), ctx
         )
         if result.outcome is not StepOutcome.SUCCEEDED:
             result.summary = f"cannot set the level to {_show(level)}: {result.summary}"
         return result
-
-    def _http_params(
-        self, params: LogLevelParams, req: Request, body: dict[str, Any] | None
-    ) -> HttpParams:
-        return HttpParams(
-            url=req.url,
-            method=req.method if body is None or req.method != "GET" else "POST",
-            headers={"Accept": "application/json", **params.headers, **req.headers},
-            json=body,
-            timeout=params.timeout,
-            retries=params.retries,
-            retry_backoff=0.5,
-            verify_tls=params.verify_tls,
-        )
 
 
 def _show(level: str | None) -> str:
