@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import BIN, free_port
+from alertreflex.demo.run import EXAMPLE
+from alertreflex.demo.stack import Stack
+from tests.conftest import BIN
 from tests.payloads import alert, notification
 
-SOURCE = Path(__file__).resolve().parents[2] / "examples" / "demo" / "DemoService.java"
+SOURCE = EXAMPLE / "DemoService.java"
 LOGGER = "com.example.orange"
 
 
@@ -41,36 +43,11 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for tool in ("javac", "java", "jcmd"):
-        assert shutil.which(tool), f"{tool} is needed: apt-get install openjdk-17-jdk-headless"
-    out = tmp_path_factory.mktemp("classes")
-    subprocess.run(["javac", "-d", str(out), str(SOURCE)], check=True)
-    return out
-
-
-@pytest.fixture(scope="module")
-def demo(classes: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("demo") / "demo.log"
-    proc = subprocess.Popen(
-        ["java", "-cp", str(classes), "DemoService", "--port", str(port), "--log-file", str(log)],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, "the demo service exited"
-        try:
-            if httpx.get(f"{url}/-/healthy", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the demo service did not start"
-        time.sleep(0.1)
-    yield Demo(url, proc)
-    proc.terminate()
-    proc.wait(10)
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    assert shutil.which("jcmd"), "jcmd is needed: apt-get install openjdk-17-jdk-headless"
+    with Stack(tmp_path_factory.mktemp("demo")) as stack:
+        proc = stack.start_demo_service(SOURCE)
+        yield Demo(proc.url, proc.popen)
 
 
 @pytest.fixture

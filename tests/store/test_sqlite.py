@@ -66,14 +66,6 @@ def _batch(
     )
 
 
-@pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = SQLiteStore(tmp_path / "store.db")
-    await s.open()
-    yield s
-    await s.close()
-
-
 async def test_new_runs_are_created_once(store: SQLiteStore) -> None:
     """The same (reflex, fingerprint, startsAt, trigger) never makes a second run."""
     first = await store.ingest(_batch([_alert()], [_run()]))

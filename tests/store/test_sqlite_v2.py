@@ -7,8 +7,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
-
 from alertreflex.core.models import RunState, Trigger
 from alertreflex.store.base import Artifact, Undo
 from alertreflex.store.sqlite import SQLiteStore
@@ -42,14 +40,6 @@ INSERT INTO runs (id, reflex, team, fingerprint, starts_at, trigger, state, crea
     not_before, notification_id, context)
     VALUES ('old1', 'r1', 't', 'fp1', 'S', 'firing', 'succeeded', 1.0, 1.0, 'n', '{}');
 """
-
-
-@pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    s = SQLiteStore(tmp_path / "store.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def test_a_version_1_file_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
