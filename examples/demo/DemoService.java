@@ -552,8 +552,9 @@ public final class DemoService {
 
     // ------------------------------------------------------------------ loggers
 
+    // Spring Boot's LogLevel; the demo writes no FATAL lines, so FATAL only silences.
     enum Level {
-        TRACE, DEBUG, INFO, WARN, ERROR, OFF;
+        TRACE, DEBUG, INFO, WARN, ERROR, FATAL, OFF;
 
         static Level parse(String s) {
             for (Level level : values()) {
@@ -708,7 +709,7 @@ public final class DemoService {
             level = Level.parse((String) value);
             if (level == null) {
                 throw new HttpError(400, "unknown level " + toJson(value) + ": use one of "
-                        + "TRACE, DEBUG, INFO, WARN, ERROR, OFF, or null to unset");
+                        + "TRACE, DEBUG, INFO, WARN, ERROR, FATAL, OFF, or null to unset");
             }
         }
         Level before = loggers.configured(name);

@@ -208,7 +208,7 @@ def test_metrics_exposition_format(http: httpx.Client) -> None:
     assert families["demo_log_lines"].type == "counter"
     assert families["demo_pizza_orders"].type == "counter"
     levels = {s.labels["level"] for s in families["demo_log_lines"].samples}
-    assert levels == {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"}
+    assert levels == {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
 
 
 def test_gauge_follows_bucket(http: httpx.Client) -> None:
@@ -313,6 +313,8 @@ def test_loggers_get_set_reset(http: httpx.Client) -> None:
         assert child == {"configuredLevel": None, "effectiveLevel": "DEBUG"}
         set_level(http, ORANGE, None)
         assert get_level(http, ORANGE) == {"configuredLevel": None, "effectiveLevel": "INFO"}
+        set_level(http, ORANGE, "fatal")  # Spring Boot's levels include FATAL
+        assert get_level(http, ORANGE) == {"configuredLevel": "FATAL", "effectiveLevel": "FATAL"}
         set_level(http, ORANGE, "Trace")
         resp = http.post(f"/actuator/loggers/{ORANGE}", json={})
         assert resp.status_code == 204
@@ -332,7 +334,7 @@ def test_loggers_list(http: httpx.Client) -> None:
     resp = http.get("/actuator/loggers")
     assert resp.status_code == 200
     doc = resp.json()
-    assert doc["levels"] == ["OFF", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
+    assert doc["levels"] == ["OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
     assert next(iter(doc["loggers"])) == "ROOT"
     assert doc["loggers"]["ROOT"] == {"configuredLevel": "INFO", "effectiveLevel": "INFO"}
     assert doc["loggers"][ORANGE] == {"configuredLevel": None, "effectiveLevel": "INFO"}

@@ -4,22 +4,18 @@ the code behind `alertreflex demo`), plus am_silence against that Alertmanager."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
 
-from alertreflex.demo.run import EXAMPLE, DemoReport, run_demo
+from alertreflex.demo.run import EXAMPLE, DemoReport, all_day, run_demo
 from alertreflex.demo.stack import Stack
 
 # The example's reflexes, with the pizza window covering the whole day (the test must
 # not depend on the hour) and an am_silence reflex.
 CONFIG = (
-    (EXAMPLE / "alertreflex.yml")
-    .read_text()
-    .replace(
-        'times: [{start_time: "20:00", end_time: "24:00"}, {start_time: "00:00", end_time: "06:00"}]',
-        'times: [{start_time: "00:00", end_time: "24:00"}]',
-    )
+    all_day((EXAMPLE / "alertreflex.yml").read_text())
     + """
   - name: quiet-while-fixing
     team: warehouse
@@ -37,56 +33,82 @@ CONFIG = (
 
 
 def test_thread_dump_debug_while_firing_one_pizza_and_a_silence(tmp_path: Path) -> None:
-    """Gauge up: two thread dumps holding the worker thread, DEBUG, one pizza order, a
-    silence visible in Alertmanager. A Prometheus reload while firing neither restores
-    nor sets the level again, nor orders a second pizza. Gauge down: the level is back
-    to what it was and the silence is expired."""
-    seen: dict[str, object] = {}
+    """Two episodes of the alert, Alertmanager repeating its notification every second.
+
+    Each episode: two thread dumps holding the worker thread, DEBUG while firing and
+    the previous level after, a silence visible in Alertmanager and expired on
+    resolve. One pizza order in all: repeats change nothing, and the second episode's
+    pizza run is skipped by the cooldown. A Prometheus reload while firing neither
+    restores nor sets the level again, nor orders a second pizza."""
+    seen: list[dict[str, object]] = []
 
     def during(stack: Stack, report: DemoReport) -> None:
         assert stack.alertmanager is not None
         am = stack.alertmanager.url
+        now: dict[str, object] = {}
         silences = httpx.get(f"{am}/api/v2/silences", timeout=5).json()
-        active = [s for s in silences if s["status"]["state"] == "active"]
-        seen["silences"] = active
-        seen["dumps"] = [httpx.get(u, timeout=5).text for u in report.thread_dumps]
-        stack.reload_prometheus()  # Prometheus forgets its Alertmanagers for seconds
-        orders = httpx.get(f"{report.service_url}/pizza/orders", timeout=5).json()
-        seen["orders_after_reload"] = len(orders)
+        now["silences"] = [s for s in silences if s["status"]["state"] == "active"]
+        now["dumps"] = [httpx.get(u, timeout=5).text for u in report.thread_dumps]
+        if not seen:
+            stack.reload_prometheus()  # Prometheus forgets its Alertmanagers for seconds
+        time.sleep(2.5)  # a few of Alertmanager's repeats
+        now["orders"] = len(httpx.get(f"{report.service_url}/pizza/orders", timeout=5).json())
         level = httpx.get(
             f"{report.service_url}/actuator/loggers/com.example.orange", timeout=5
         ).json()
-        seen["level_after_reload"] = level["configuredLevel"]
+        now["level"] = level["configuredLevel"]
+        seen.append(now)
 
-    report = run_demo(tmp_path, say=lambda _: None, config_text=CONFIG, while_firing=during)
+    report = run_demo(
+        tmp_path,
+        say=lambda _: None,
+        config_text=CONFIG,
+        flips=2,
+        repeat_interval="1s",
+        while_firing=during,
+    )
 
-    assert len(report.thread_dumps) == 2
-    dumps = seen["dumps"]
-    assert isinstance(dumps, list) and all('"orange-bucket-worker"' in d for d in dumps)
+    assert len(seen) == 2
+    assert len(report.thread_dumps) == 4
+    dumps = seen[1]["dumps"]
+    assert isinstance(dumps, list) and len(dumps) == 4
+    assert all('"orange-bucket-worker"' in d for d in dumps)
     assert (report.level_before, report.level_firing, report.level_after) == (
         None,
         "DEBUG",
         None,
     )
-    assert seen["level_after_reload"] == "DEBUG"
-    assert len(report.pizza_orders) == 1 and seen["orders_after_reload"] == 1
+    assert [s["level"] for s in seen] == ["DEBUG", "DEBUG"]
+    assert [s["orders"] for s in seen] == [1, 1]
+    assert len(report.pizza_orders) == 1
     assert report.pizza_orders[0]["idempotency_key"]
-    silences = seen["silences"]
-    assert isinstance(silences, list) and len(silences) == 1
-    assert silences[0]["createdBy"] == "alertreflex"
-    assert "alertreflex run " in silences[0]["comment"]
-    assert "quiet-while-fixing" in silences[0]["comment"]
+    assert report.repeats >= 2, report  # Alertmanager did repeat itself
+    for now in seen:
+        active = now["silences"]
+        assert isinstance(active, list) and len(active) == 1
+        assert active[0]["createdBy"] == "alertreflex"
+        assert "alertreflex run " in active[0]["comment"]
+        assert "quiet-while-fixing" in active[0]["comment"]
     by_reflex: dict[str, list[tuple[str, str]]] = {}
-    for r in report.runs:
+    for r in sorted(report.runs, key=lambda r: r["created_at"]):
         by_reflex.setdefault(r["reflex"], []).append((r["trigger"], r["state"]))
-    # One firing run per reflex: no second dump, no re-set, no second pizza.
-    for name in (
-        "threaddump-orange-bucket",
-        "debug-while-orange-bucket",
-        "pizza-for-the-night-shift",
-    ):
-        assert by_reflex[name].count(("firing", "succeeded")) == 1, by_reflex
-    assert ("resolved", "succeeded") in by_reflex["debug-while-orange-bucket"]
-    assert ("resolved", "succeeded") in by_reflex["quiet-while-fixing"]
+    # One firing run per reflex and episode: no extra dump, no re-set after the reload.
+    assert by_reflex["threaddump-orange-bucket"] == [("firing", "succeeded")] * 2
+    # The max_duration restore run queued with each firing run is skipped by the resolve.
+    assert (
+        by_reflex["debug-while-orange-bucket"]
+        == [
+            ("firing", "succeeded"),
+            ("restore", "skipped"),
+            ("resolved", "succeeded"),
+        ]
+        * 2
+    ), by_reflex
+    assert by_reflex["pizza-for-the-night-shift"] == [
+        ("firing", "succeeded"),
+        ("firing", "skipped"),
+    ]
+    pizza = [r for r in report.runs if r["reflex"] == "pizza-for-the-night-shift"]
+    assert any(r["reason"].startswith("cooldown:") for r in pizza), pizza
     ours = [s for s in report.silences if s["createdBy"] == "alertreflex"]
-    assert [s["status"]["state"] for s in ours] == ["expired"]
+    assert [s["status"]["state"] for s in ours] == ["expired", "expired"]

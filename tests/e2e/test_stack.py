@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from alertreflex.demo.stack import (
     Proc,
@@ -24,7 +26,8 @@ from alertreflex.demo.stack import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_SOURCE = REPO / "examples" / "demo" / "DemoService.java"
+EXAMPLE = REPO / "examples" / "demo"
+DEMO_SOURCE = EXAMPLE / "DemoService.java"
 TOKEN = "e2e-s3cret"
 
 ALWAYS_RULES = """\
@@ -285,3 +288,31 @@ def test_demo_service_starts(tmp_path: Path) -> None:
         assert f"demo service listening on {demo.url}" in demo.log_path.read_text()
         assert stack.demo_service_log.exists()
     assert demo.popen.poll() is not None
+
+
+def _amtool_check(path: Path) -> None:
+    done = subprocess.run(
+        ["amtool", "check-config", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_demo_alertmanager_config(tmp_path: Path) -> None:
+    """examples/demo/alertmanager.yml passes amtool as shipped and as the demo rewrites
+    it; the Alertmanager started with it runs the rewritten URL and repeat_interval."""
+    shipped = EXAMPLE / "alertmanager.yml"
+    _amtool_check(shipped)
+    doc = yaml.safe_load(shipped.read_text())
+    assert doc["receivers"][0]["webhook_configs"][0]["send_resolved"] is True
+    with Stack(tmp_path) as stack:
+        am = stack.start_alertmanager("http://127.0.0.1:9/hook", repeat_interval="1s", config=doc)
+        _amtool_check(tmp_path / "alertmanager.yml")
+        running = httpx.get(f"{am.url}/api/v2/status", timeout=5).json()["config"]["original"]
+    assert "url: http://127.0.0.1:9/hook" in running
+    assert "repeat_interval: 1s" in running
+    assert doc == yaml.safe_load(shipped.read_text())  # the caller's copy is untouched
+
+
+def test_alertmanager_config_without_a_webhook_is_refused(tmp_path: Path) -> None:
+    with Stack(tmp_path) as stack, pytest.raises(StackError, match="webhook_config"):
+        stack.start_alertmanager("http://127.0.0.1:9/hook", config={"route": {}})

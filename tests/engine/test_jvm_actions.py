@@ -221,3 +221,35 @@ reflexes:
         full = srv.run(run["id"])
         dump = httpx.get(srv.url + full["artifacts"][0]["url"], timeout=5).text
         assert "orange-bucket-worker" in dump, run["reflex"]
+
+
+def test_thread_dump_over_http_fails_clearly(make_server, demo: Demo) -> None:  # type: ignore[no-untyped-def]
+    """The url form reports the status, a refused connection after its retries, and
+    refuses a header that rendered alert data would split, before sending anything."""
+    srv = make_server(f"""\
+reflexes:
+  - name: not-found
+    team: warehouse
+    match: ['alertname="A"']
+    on_firing: [{{jvm_thread_dump: {{url: "{demo.url}/actuator/no-threaddump"}}}}]
+  - name: refused
+    team: warehouse
+    match: ['alertname="B"']
+    on_firing: [{{jvm_thread_dump: {{url: "http://127.0.0.1:9/td", retries: 1}}}}]
+  - name: injected
+    team: warehouse
+    match: ['alertname="C"']
+    on_firing:
+      - jvm_thread_dump:
+          url: "{demo.url}/actuator/threaddump"
+          headers: {{X-Who: "{{{{ alert.labels.who }}}}"}}
+""")
+    srv.post(notification(alert({**_labels(demo), "alertname": "A"})))
+    srv.post(notification(alert({**_labels(demo), "alertname": "B"})))
+    srv.post(notification(alert({**_labels(demo), "alertname": "C", "who": "x\r\nEvil: 1"})))
+    failed = {r["reflex"]: r for r in srv.wait_runs(3, states=("failed",), timeout=30)}
+    assert "/actuator/no-threaddump: HTTP 404 after 1 attempt" in failed["not-found"]["reason"]
+    assert "connection refused after 2 attempts" in failed["refused"]["reason"]
+    assert "must not contain CR, LF or NUL" in failed["injected"]["reason"]
+    for run in failed.values():
+        assert srv.run(run["id"])["artifacts"] == []

@@ -173,15 +173,28 @@ class HttpClientParams(ActionParams):
 
 
 @dataclass
-class _Attempt:
+class Exchange:
+    """The last attempt of a request: its response, or why there was none."""
+
     status: int | None = None
-    body: str = ""
+    body: CappedBuffer | None = None
     content_type: str | None = None
     error: str | None = None
     timed_out: bool = False
     retryable: bool = False
     retry_after: float | None = None
     sent: bool = True  # False when the request could not even be built
+    attempts: int = 1
+
+    @property
+    def tries(self) -> str:
+        return f"{self.attempts} attempt{'' if self.attempts == 1 else 's'}"
+
+    def failure(self) -> StepResult:
+        """The step result of an exchange that got no response (``status`` is None)."""
+        outcome = StepOutcome.TIMED_OUT if self.timed_out else StepOutcome.FAILED
+        summary = f"{self.error} after {self.tries}" if self.sent else str(self.error)
+        return StepResult(outcome, summary, details={"error": self.error})
 
 
 class HttpAction(Action[HttpParams]):
@@ -210,36 +223,16 @@ class HttpAction(Action[HttpParams]):
             await client.aclose()
 
     async def execute(self, params: HttpParams, ctx: ActionContext) -> StepResult:
-        headers = httpx.Headers({"User-Agent": USER_AGENT})
-        headers.update(params.headers)
-        headers[IDEMPOTENCY_HEADER] = ctx.run_id  # replaces any spelling of it
-
-        client = self._client(params.verify_tls)
-        attempts = params.retries + 1
-        attempt = 1
-        while True:
-            last = await self._attempt(
-                client, params, headers, ctx.output_limit, final=attempt == attempts
-            )
-            if not last.retryable or attempt == attempts:
-                break
-            delay = params.retry_backoff * 2 ** (attempt - 1)
-            if last.retry_after is not None:
-                delay = max(delay, min(last.retry_after, MAX_RETRY_AFTER))
-            await asyncio.sleep(delay)
-            attempt += 1
-
-        tries = f"{attempt} attempt{'' if attempt == 1 else 's'}"
+        last = await self.exchange(params, ctx.run_id, ctx.output_limit)
         details: dict[str, Any] = {
             "status": last.status,
-            "attempts": attempt,
+            "attempts": last.attempts,
             "content_type": last.content_type,
         }
         if last.status is None:
-            details["error"] = last.error
-            outcome = StepOutcome.TIMED_OUT if last.timed_out else StepOutcome.FAILED
-            summary = f"{last.error} after {tries}" if last.sent else str(last.error)
-            return StepResult(outcome, summary, details=details)
+            failed = last.failure()
+            failed.details = {**details, **failed.details}
+            return failed
 
         if params.expect_status is None:
             ok = 200 <= last.status < 300
@@ -247,11 +240,33 @@ class HttpAction(Action[HttpParams]):
         else:
             ok = last.status in params.expect_status
             expected = ", ".join(map(str, params.expect_status))
-        summary = f"HTTP {last.status} after {tries}"
+        summary = f"HTTP {last.status} after {last.tries}"
         if not ok:
             summary += f" (expected {expected})"
         outcome = StepOutcome.SUCCEEDED if ok else StepOutcome.FAILED
-        return StepResult(outcome, summary, output=last.body, details=details)
+        output = last.body.text() if last.body is not None else ""
+        return StepResult(outcome, summary, output=output, details=details)
+
+    async def exchange(self, params: HttpParams, run_id: str, limit: int) -> Exchange:
+        """Send the request, retrying transient failures; keep ``limit`` bytes of the
+        last response's body. Other actions fetch through this too."""
+        headers = httpx.Headers({"User-Agent": USER_AGENT})
+        headers.update(params.headers)
+        headers[IDEMPOTENCY_HEADER] = run_id  # replaces any spelling of it
+
+        client = self._client(params.verify_tls)
+        attempts = params.retries + 1
+        attempt = 1
+        while True:
+            last = await self._attempt(client, params, headers, limit, final=attempt == attempts)
+            last.attempts = attempt
+            if not last.retryable or attempt == attempts:
+                return last
+            delay = params.retry_backoff * 2 ** (attempt - 1)
+            if last.retry_after is not None:
+                delay = max(delay, min(last.retry_after, MAX_RETRY_AFTER))
+            await asyncio.sleep(delay)
+            attempt += 1
 
     async def _attempt(
         self,
@@ -261,7 +276,7 @@ class HttpAction(Action[HttpParams]):
         limit: int,
         *,
         final: bool,
-    ) -> _Attempt:
+    ) -> Exchange:
         try:
             request = client.build_request(
                 params.method,
@@ -272,9 +287,9 @@ class HttpAction(Action[HttpParams]):
                 timeout=httpx.Timeout(params.timeout),
             )
         except httpx.InvalidURL as exc:
-            return _Attempt(error=f"invalid URL {params.url!r}: {exc}", sent=False)
+            return Exchange(error=f"invalid URL {params.url!r}: {exc}", sent=False)
         except (TypeError, ValueError) as exc:
-            return _Attempt(error=f"cannot encode the request: {exc}", sent=False)
+            return Exchange(error=f"cannot encode the request: {exc}", sent=False)
 
         try:
             # httpx's timeout applies to each network operation; this bounds the whole
@@ -285,7 +300,7 @@ class HttpAction(Action[HttpParams]):
                     status = response.status_code
                     retryable = status == 429 or status >= 500
                     if retryable and not final:
-                        return _Attempt(
+                        return Exchange(
                             status=status,
                             retryable=True,
                             retry_after=_retry_after(response),
@@ -294,41 +309,41 @@ class HttpAction(Action[HttpParams]):
                     buf = CappedBuffer(limit)
                     async for chunk in response.aiter_bytes():
                         buf.feed(chunk)
-                    return _Attempt(
+                    return Exchange(
                         status=status,
-                        body=buf.text(),
+                        body=buf,
                         content_type=response.headers.get("content-type"),
                     )
                 finally:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
-            return _Attempt(error="timed out", timed_out=True, retryable=True)
+            return Exchange(error="timed out", timed_out=True, retryable=True)
         except httpx.ConnectError as exc:
             return _connect_failure(exc)
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
-            return _Attempt(error=f"connection error ({_reason(exc)})", retryable=True)
+            return Exchange(error=f"connection error ({_reason(exc)})", retryable=True)
         except httpx.UnsupportedProtocol:
-            return _Attempt(
+            return Exchange(
                 error=f"invalid URL {params.url!r}: not http:// or https://", sent=False
             )
         except httpx.HTTPError as exc:
-            return _Attempt(error=f"request failed ({_reason(exc)})")
+            return Exchange(error=f"request failed ({_reason(exc)})")
 
 
-def _connect_failure(exc: httpx.ConnectError) -> _Attempt:
+def _connect_failure(exc: httpx.ConnectError) -> Exchange:
     cause: BaseException | None = exc
     seen: set[int] = set()
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if isinstance(cause, ConnectionRefusedError):
-            return _Attempt(error="connection refused", retryable=True)
+            return Exchange(error="connection refused", retryable=True)
         if isinstance(cause, ssl.SSLCertVerificationError):
             # Retrying cannot fix a certificate.
-            return _Attempt(error=f"TLS certificate verification failed ({cause.verify_message})")
+            return Exchange(error=f"TLS certificate verification failed ({cause.verify_message})")
         if isinstance(cause, ssl.SSLError):
-            return _Attempt(error=f"TLS error ({cause.reason or cause})")
+            return Exchange(error=f"TLS error ({cause.reason or cause})")
         cause = cause.__cause__ or cause.__context__
-    return _Attempt(error=f"connection failed ({_reason(exc)})", retryable=True)
+    return Exchange(error=f"connection failed ({_reason(exc)})", retryable=True)
 
 
 def _reason(exc: BaseException) -> str:

@@ -21,8 +21,7 @@ import signal
 import time
 from typing import Annotated, ClassVar
 
-import httpx
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from alertreflex.actions._output import CappedBuffer, cap_bytes
 from alertreflex.actions.base import (
@@ -33,7 +32,7 @@ from alertreflex.actions.base import (
     StepOutcome,
     StepResult,
 )
-from alertreflex.actions.http import USER_AGENT
+from alertreflex.actions.http import HttpAction, HttpParams
 from alertreflex.core.types import Duration
 
 TEXT = "text/plain; charset=utf-8"
@@ -57,12 +56,18 @@ class JvmThreadDumpParams(ActionParams):
         examples=["http://{{ alert.labels.instance }}/actuator/threaddump"],
     )
     headers: dict[str, str] = Field(default={}, description="Headers for the url form.")
+    retries: int = Field(
+        default=2, ge=0, le=10, description="For the url form: as for http's retries."
+    )
+    verify_tls: bool = Field(default=True, description="For the url form: as for http.")
     count: int = Field(default=1, ge=1, le=20, description="How many dumps to take.")
     interval: Annotated[Duration, Field(ge=0)] = Field(
         default="5s", validate_default=True, description="Time between two dumps."
     )
     timeout: Annotated[Duration, Field(gt=0)] = Field(
-        default="30s", validate_default=True, description="Time limit of each dump."
+        default="30s",
+        validate_default=True,
+        description="Time limit of each dump (of each attempt, for the url form).",
     )
     jcmd: str = Field(default="jcmd", min_length=1, description="The jcmd program to use.")
 
@@ -103,16 +108,14 @@ class JvmThreadDumpAction(Action[JvmThreadDumpParams]):
     Params: ClassVar[type[ActionParams]] = JvmThreadDumpParams
 
     def __init__(self) -> None:
-        self._client: httpx.AsyncClient | None = None
+        self._http = HttpAction()  # the url form's requests, retries and TLS
 
     def describe(self, params: JvmThreadDumpParams) -> str:
         target = params.url or (f"pid {params.pid}" if params.pid else f"/{params.main_class}/")
         return f"jvm_thread_dump {target} x{params.count}"
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._http.close()
 
     async def execute(self, params: JvmThreadDumpParams, ctx: ActionContext) -> StepResult:
         target = params.url
@@ -232,28 +235,30 @@ class JvmThreadDumpAction(Action[JvmThreadDumpParams]):
         self, params: JvmThreadDumpParams, ctx: ActionContext
     ) -> tuple[bytes, int] | StepResult:
         assert params.url is not None
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        headers = {"User-Agent": USER_AGENT, "Accept": "text/plain", **params.headers}
-        buf = CappedBuffer(ctx.artifact_limit)
         try:
-            async with asyncio.timeout(params.timeout):
-                async with self._client.stream(
-                    "GET", params.url, headers=headers, timeout=params.timeout
-                ) as response:
-                    if response.status_code != 200:
-                        body = cap_bytes(await response.aread(), 2048)
-                        return StepResult(
-                            StepOutcome.FAILED,
-                            f"GET {params.url}: HTTP {response.status_code}",
-                            output=body,
-                        )
-                    async for chunk in response.aiter_bytes():
-                        buf.feed(chunk)
-        except TimeoutError:
-            return StepResult(
-                StepOutcome.TIMED_OUT, f"GET {params.url} timed out after {params.timeout:g}s"
+            request = HttpParams(
+                url=params.url,
+                method="GET",
+                headers={"Accept": "text/plain", **params.headers},
+                timeout=params.timeout,
+                retries=params.retries,
+                retry_backoff=1.0,
+                verify_tls=params.verify_tls,
             )
-        except httpx.HTTPError as exc:
-            return StepResult(StepOutcome.FAILED, f"GET {params.url}: {exc or type(exc).__name__}")
-        return buf.data(), buf.dropped
+        except ValidationError as exc:
+            why = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            return StepResult(StepOutcome.FAILED, f"cannot build the request: {why}")
+        got = await self._http.exchange(request, ctx.run_id, ctx.artifact_limit)
+        where = f"GET {params.url}"
+        if got.status is None:
+            failed = got.failure()
+            failed.summary = f"{where}: {failed.summary}"
+            return failed
+        assert got.body is not None  # a response always has one, maybe empty
+        if got.status != 200:
+            return StepResult(
+                StepOutcome.FAILED,
+                f"{where}: HTTP {got.status} after {got.tries}",
+                output=cap_bytes(got.body.data(), 2048),
+            )
+        return got.body.data(), got.body.dropped

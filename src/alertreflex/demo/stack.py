@@ -19,6 +19,7 @@ start); a ``StackError`` names that file and quotes its last lines. Data directo
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import shutil
 import signal
@@ -341,8 +342,12 @@ class Stack:
         send_resolved: bool = True,
         port: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        config: Mapping[str, Any] | None = None,
     ) -> Proc:
-        """Alertmanager routing every alert to one webhook receiver, ``alertreflex``."""
+        """Alertmanager routing every alert to one webhook receiver, ``alertreflex``.
+
+        ``config`` replaces the generated configuration; the other arguments then
+        only override its route's timings and its first webhook's URL."""
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
         webhook: dict[str, Any] = {"url": webhook_url, "send_resolved": send_resolved}
@@ -350,25 +355,32 @@ class Stack:
             webhook["http_config"] = {
                 "authorization": {"type": "Bearer", "credentials": bearer_token}
             }
-        config = _write_yaml(
-            self.workdir / "alertmanager.yml",
-            {
-                "route": {
-                    "receiver": "alertreflex",
-                    "group_by": ["alertname", "instance"],
-                    "group_wait": group_wait,
-                    "group_interval": group_interval,
-                    "repeat_interval": repeat_interval,
-                },
+        timings = {
+            "group_wait": group_wait,
+            "group_interval": group_interval,
+            "repeat_interval": repeat_interval,
+        }
+        if config is None:
+            doc: dict[str, Any] = {
+                "route": {"receiver": "alertreflex", "group_by": ["alertname", "instance"]},
                 "receivers": [{"name": "alertreflex", "webhook_configs": [webhook]}],
-            },
-        )
+            }
+        else:
+            doc = copy.deepcopy(dict(config))
+            try:
+                doc["receivers"][0]["webhook_configs"][0]["url"] = webhook_url
+            except (KeyError, IndexError, TypeError) as exc:
+                raise StackError(
+                    "the Alertmanager config needs a first receiver with a webhook_config"
+                ) from exc
+        doc["route"] = {**doc.get("route", {}), **timings}
+        config_file = _write_yaml(self.workdir / "alertmanager.yml", doc)
         data = _fresh_dir(self.workdir / "alertmanager-data")
         proc = self.start(
             "alertmanager",
             [
                 "prometheus-alertmanager",
-                f"--config.file={config}",
+                f"--config.file={config_file}",
                 f"--storage.path={data}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 f"--web.external-url={url}",

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from alertreflex.actions.base import Action, ActionContext, StepOutcome, StepResult
 from alertreflex.config.loader import Config, Reflex, Step
+from alertreflex.config.schema import Settings
 from alertreflex.core.ids import new_id
 from alertreflex.core.models import RunState, Trigger
 from alertreflex.core.paths import format_path
@@ -143,7 +144,7 @@ class Runner:
             self._metrics.action_start_latency.observe(max(0.0, time.time() - run.accepted_at))
         t0 = time.monotonic()
         state, reason = await self._steps(
-            run, reflex, steps, attempt, ctx_vars, redactor, cfg.settings.output_limit
+            run, reflex, steps, attempt, ctx_vars, redactor, cfg.settings
         )
         await self._store.finish(run.id, state, reason, time.time(), steps)
         self._metrics.run_duration.labels(reflex.name).observe(time.monotonic() - t0)
@@ -238,11 +239,15 @@ class Runner:
             self._schedule(QueuedRun.of(restore, accepted_at=now))
 
     async def _save_artifacts(
-        self, run_id: str, index: int, steps: list[dict[str, Any]], result: StepResult
+        self,
+        run_id: str,
+        index: int,
+        steps: list[dict[str, Any]],
+        result: StepResult,
+        limit: int,
     ) -> list[dict[str, Any]]:
         # Names are the action's own unless an earlier step of the run took them.
         taken = {a["name"] for s in steps[:index] for a in s.get("artifacts", ())}
-        limit = self._config().settings.artifact_limit
         saved = []
         for a in result.artifacts:
             name = a.name if a.name not in taken else f"step{index}-{a.name}"
@@ -282,7 +287,7 @@ class Runner:
         attempt: int,
         ctx_vars: dict[str, Any],
         redactor: Redactor,
-        output_limit: int,
+        settings: Settings,  # the run's config snapshot: a reload mid-run changes nothing
     ) -> tuple[RunState, str]:
         steps_def = reflex.steps(run.trigger)
         for i, step in enumerate(steps_def):
@@ -309,15 +314,17 @@ class Runner:
                     trigger=run.trigger,
                     alert=run.context["alert"],
                     notification=run.context["notification"],
-                    output_limit=output_limit,
-                    artifact_limit=self._config().settings.artifact_limit,
+                    output_limit=settings.output_limit,
+                    artifact_limit=settings.artifact_limit,
                 )
                 if step.undo_of is None:
                     result = await self._execute(action, params, actx)
                 else:
                     result = await self._undo(run, step, step.undo_of, action, params, actx)
             if result.artifacts:
-                rec["artifacts"] = await self._save_artifacts(run.id, i, steps, result)
+                rec["artifacts"] = await self._save_artifacts(
+                    run.id, i, steps, result, settings.artifact_limit
+                )
             if result.memo is not None and step.reversible and step.undo_of is None:
                 await self._remember(run, reflex, i, step, result)
             rec.update(
