@@ -7,7 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from alertreflex import __version__
-from alertreflex.cli import check, demo, runs, serve, testcmd
+from alertreflex.cli import (
+    check,
+    convert_rules,
+    demo,
+    runs,
+    serve,
+    sync,
+    test_reflexes,
+    testcmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"alertreflex {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (serve, check, testcmd, runs, demo):
+    for module in (serve, check, testcmd, test_reflexes, runs, sync, convert_rules, demo):
         module.register(sub)
     return parser
 

@@ -1,0 +1,18 @@
+"""``alertreflex convert-rules``: work in progress."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from alertreflex.cli._common import add_command
+
+
+def register(sub: Any) -> None:
+    p = add_command(sub, "convert-rules", "Not ready yet.", "alertreflex convert-rules --help")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print("alertreflex convert-rules: not ready yet")
+    return 2
