@@ -7,13 +7,14 @@ import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from alertreflex import __version__
 from tests.conftest import BIN, free_port
-from tests.payloads import FIXTURES, fixture
+from tests.payloads import FIXTURES, alert, fixture, notification
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "alertreflex.yml"
@@ -372,3 +373,189 @@ reflexes:
 
     assert missing.returncode == 1
     assert "404" in missing.stderr and "no-such-run" in missing.stderr
+
+
+# --------------------------------------------------------------------------- test --explain
+
+EXPLAIN_CONFIG = """\
+time_intervals:
+  - name: night
+    time_intervals:
+      - times: [{start_time: "20:00", end_time: "24:00"}]
+reflexes:
+  - name: dump
+    team: warehouse
+    match: ['alertname="Full"', 'severity=~"warning|critical"']
+    on_firing:
+      - exec: {command: ["echo", "dump {{ alert.labels.instance }}"]}
+  - name: pizza
+    team: warehouse
+    match: ['alertname="Full"']
+    active_time_intervals: [night]
+    cooldown: 12h
+    on_firing:
+      - exec: {command: ["echo", "pizza for {{ alert.labels.instance }}"]}
+  - name: page
+    team: payments
+    match: ['alertname="Full"']
+    on_firing:
+      - exec: {command: ["true"]}
+"""
+FULL_INFO = '{alertname="Full",team="warehouse",severity="info",instance="a"}'
+
+
+def test_explain_matcher_ownership_and_window(tmp_path: Path) -> None:
+    """--explain goes through every reflex, grouped by team: a failing matcher with the
+    alert's value, a time window at --at, the cooldown not checked offline, the other
+    team's reflexes in one line each with why."""
+    cfg = tmp_path / "alertreflex.yml"
+    cfg.write_text(EXPLAIN_CONFIG)
+    r = cli(
+        "test", "--config", cfg, "--labels", FULL_INFO, "--explain", "--at", "2026-11-24T12:00:00Z"
+    )
+    assert r.returncode == 0, r.stderr
+    at = "2026-11-24T12:00:00+00:00"
+    src = f"{cfg}:{line_of(EXPLAIN_CONFIG, '- name: dump')}"
+    pizza = f"{cfg}:{line_of(EXPLAIN_CONFIG, '- name: pizza')}"
+    page = f"{cfg}:{line_of(EXPLAIN_CONFIG, '- name: page')}"
+    assert r.stdout.splitlines() == [
+        f'alert {{alertname="Full", instance="a", severity="info", team="warehouse"}} (firing) at {at}',
+        "3 reflex(es): 1 skipped by a time window, 1 not matching, 1 of other teams",
+        "",
+        "team warehouse (the alert's team):",
+        f"  dump  NO MATCH  [{src}]",
+        '    ok    ownership: team="warehouse" is the reflex\'s team',
+        '    ok    match alertname="Full": the alert has alertname="Full"',
+        '    FAIL  match severity=~"warning|critical": the alert has severity="info"',
+        "    ok    time: no time intervals, any time",
+        "    ok    cooldown: none",
+        f"  pizza  SKIPPED: outside active_time_intervals (night)  [{pizza}]",
+        '    ok    ownership: team="warehouse" is the reflex\'s team',
+        '    ok    match alertname="Full": the alert has alertname="Full"',
+        f"    FAIL  time: active_time_intervals (night): none holds at {at}",
+        "    ?     cooldown 12h: depends on the last firing run; offline not checked",
+        "    firing steps:",
+        "      0. exec echo 'pizza for a'",
+        "",
+        'team payments (not the alert\'s team: it has team="warehouse"):',
+        f"  page  NO MATCH  [{page}]",
+    ]
+
+
+def test_explain_json_and_options(tmp_path: Path) -> None:
+    """--explain --json has every check of every reflex; --at needs --explain and a
+    time zone."""
+    cfg = tmp_path / "alertreflex.yml"
+    cfg.write_text(EXPLAIN_CONFIG)
+    calls = [
+        (
+            "test",
+            "--config",
+            cfg,
+            "--labels",
+            FULL_INFO,
+            "--explain",
+            "--json",
+            "--at",
+            "2026-11-24T21:00:00+00:00",
+        ),
+        ("test", "--config", cfg, "--labels", FULL_INFO, "--at", "2026-11-24T21:00:00Z"),
+        ("test", "--config", cfg, "--labels", FULL_INFO, "--explain", "--at", "2026-11-24T21:00"),
+    ]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        as_json, no_explain, naive = pool.map(lambda args: cli(*args), calls)
+    assert as_json.returncode == 0, as_json.stderr
+    (doc,) = json.loads(as_json.stdout)
+    assert doc["at"] == "2026-11-24T21:00:00+00:00"
+    by_name = {e["reflex"]: e for e in doc["reflexes"]}
+    assert [by_name[n]["outcome"] for n in ("dump", "pizza", "page")] == [
+        "no_match",
+        "runs",
+        "not_owned",
+    ]
+    assert by_name["pizza"]["checks"][2] == {
+        "check": "time",
+        "status": "ok",
+        "text": "time: active_time_intervals (night): night holds at 2026-11-24T21:00:00+00:00",
+    }
+    assert by_name["pizza"]["steps"][0]["params"]["command"] == ["echo", "pizza for a"]
+    assert by_name["page"]["steps"] is None
+    assert no_explain.returncode == 2
+    assert "--at and --url need --explain" in no_explain.stderr
+    assert naive.returncode == 2
+    assert "needs a time zone" in naive.stderr
+
+
+def test_explain_cooldown_from_a_running_alertreflex(make_server) -> None:  # type: ignore[no-untyped-def]
+    """--url reads the last started firing run of the reflex from a real server: within
+    the cooldown the run would be skipped, also when the newest run was itself skipped
+    by the cooldown; after it, it is over."""
+    srv = make_server("""\
+reflexes:
+  - name: pizza
+    team: warehouse
+    match: ['alertname="Full"']
+    cooldown: 1h
+    on_firing:
+      - exec: {command: ["echo", "pizza"]}
+""")
+    labels = {"alertname": "Full", "team": "warehouse"}
+    assert (
+        srv.post(notification(alert(labels, starts_at="2026-11-24T10:00:00Z"))).status_code == 200
+    )
+    (first,) = srv.wait_runs(1)
+    assert (
+        srv.post(notification(alert(labels, starts_at="2026-11-24T10:05:00Z"))).status_code == 200
+    )
+    (skipped,) = srv.wait_runs(1, states=("skipped",))
+    assert skipped["reason"].startswith("cooldown")
+
+    args = (
+        "test",
+        "--config",
+        srv.config,
+        "--labels",
+        '{alertname="Full",team="warehouse"}',
+        "--explain",
+        "--url",
+        srv.url,
+    )
+    later = datetime.fromtimestamp(first["started_at"] + 7200, UTC).isoformat()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        now, after = pool.map(lambda a: cli(*a), [args, (*args, "--at", later, "--json")])
+
+    assert now.returncode == 0, now.stderr
+    lines = now.stdout.splitlines()
+    assert any(line.startswith("  pizza  SKIPPED: in cooldown  [") for line in lines), now.stdout
+    started = datetime.fromtimestamp(first["started_at"], UTC).isoformat(timespec="seconds")
+    cooldown = next(line for line in lines if "cooldown 1h" in line)
+    assert cooldown.startswith(
+        f"    FAIL  cooldown 1h: last firing run {first['id']} started "
+        f"{started.replace('+00:00', 'Z')} ("
+    )
+    assert "ago); skipped until " in cooldown
+
+    assert after.returncode == 0, after.stderr
+    (doc,) = json.loads(after.stdout)
+    (pizza,) = doc["reflexes"]
+    assert pizza["outcome"] == "runs"
+    assert pizza["checks"][-1]["status"] == "ok"
+    assert pizza["checks"][-1]["text"].endswith("(2h ago); over")
+
+
+def test_explain_url_that_cannot_be_reached(tmp_path: Path) -> None:
+    """--url of nothing listening: exit 2, saying which server."""
+    cfg = tmp_path / "alertreflex.yml"
+    cfg.write_text(EXPLAIN_CONFIG)
+    r = cli(
+        "test",
+        "--config",
+        cfg,
+        "--labels",
+        '{alertname="Full",team="warehouse"}',
+        "--explain",
+        "--url",
+        CLOSED_URL,
+    )
+    assert r.returncode == 2
+    assert f"cannot read the runs of {CLOSED_URL}" in r.stderr

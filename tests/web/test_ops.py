@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
@@ -184,7 +185,12 @@ def test_reload_adds_a_reflex(make_server) -> None:  # type: ignore[no-untyped-d
     srv.config.write_text(FIRST + SECOND)
     resp = httpx.post(f"{srv.url}/-/reload", timeout=10)
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"status": "success", "reflexes": 2}
+    doc = resp.json()
+    assert (doc["status"], doc["reflexes"]) == ("success", 2)
+    # The files it runs, with their digests: how `alertreflex sync` verifies a reload.
+    digest = hashlib.sha256(srv.config.read_bytes()).hexdigest()
+    assert doc["config"]["files"] == [{"path": str(srv.config), "sha256": digest}]
+    assert httpx.get(f"{srv.url}/api/v1/status", timeout=5).json()["config"] == doc["config"]
     assert reflex_names(srv) == ["first", "second"]
     assert srv.metric("alertreflex_config_last_reload_successful") == 1
     assert srv.metric("alertreflex_config_last_reload_success_timestamp_seconds") > ts_before

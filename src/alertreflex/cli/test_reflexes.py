@@ -1,18 +1,124 @@
-"""``alertreflex test-reflexes``: work in progress."""
+"""``alertreflex test-reflexes``: run reflex unit tests (``*.reflextests.yml``).
+
+Like ``promtool test rules``: each file's tests run against the config and the
+command prints SUCCESS or FAILED per file with every failure as ``file:line: test
+'name': message``. Exit 0 if every test passes, 1 if one fails, 2 if a test file
+or the config cannot be read or is invalid. The format: docs/reflex-tests.md.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from alertreflex.cli._common import add_command
 
+if TYPE_CHECKING:
+    from alertreflex.engine.reflextests import ReflexTestFile, ReflexTestReport
+
+SUFFIXES = (".reflextests.yml", ".reflextests.yaml")
+
 
 def register(sub: Any) -> None:
-    p = add_command(sub, "test-reflexes", "Not ready yet.", "alertreflex test-reflexes --help")
+    p = add_command(
+        sub,
+        "test-reflexes",
+        "Run reflex unit tests (*.reflextests.yml): which reflexes an alert must and must "
+        "not trigger, and their rendered steps. Runs nothing.",
+        "alertreflex test-reflexes --config alertreflex.yml teams/warehouse/",
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        action="append",
+        metavar="PATH",
+        help="the config: a file or a directory of them; may be repeated",
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help=f"test files, or directories searched for {' and '.join('*' + s for s in SUFFIXES)}",
+    )
     p.set_defaults(func=run)
 
 
+def find_test_files(args: list[str]) -> list[Path]:
+    """The files named, with directories replaced by the test files found under them."""
+    out: list[Path] = []
+    for arg in args:
+        p = Path(arg)
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.name.endswith(SUFFIXES) and f.is_file())
+        else:
+            out.append(p)
+    return list(dict.fromkeys(out))  # a file named twice runs once
+
+
 def run(args: argparse.Namespace) -> int:
-    print("alertreflex test-reflexes: not ready yet")
-    return 2
+    # Imported here so that `alertreflex --help` and the other commands start fast.
+    from alertreflex.actions.base import Action, load_action_types, params_models
+    from alertreflex.config.loader import ConfigError, load_config
+    from alertreflex.engine.reflextests import (
+        ReflexTestFileError,
+        load_reflex_tests,
+        run_reflex_tests,
+    )
+
+    types = load_action_types()
+    try:
+        cfg = load_config(args.config, params_models(types), read_secrets=False)
+    except ConfigError as exc:
+        print(f"invalid config:\n{exc}", file=sys.stderr)
+        return 2
+    files = find_test_files(args.files)
+    if not files:
+        print("alertreflex test-reflexes: no test files found", file=sys.stderr)
+        return 2
+    loaded: list[ReflexTestFile] = []
+    invalid: dict[str, ReflexTestFileError] = {}
+    for path in files:
+        try:
+            loaded.append(load_reflex_tests(path))
+        except ReflexTestFileError as exc:
+            invalid[str(path)] = exc
+    actions: dict[str, Action[Any]] = {name: cls() for name, cls in types.items()}
+    report = run_reflex_tests(cfg, loaded, actions)
+    for path in files:
+        print("\n".join(_file_block(str(path), report, invalid.get(str(path)))))
+        print()
+    print(_summary(report, len(files), len(invalid)))
+    if invalid:
+        return 2
+    return 1 if report.failures else 0
+
+
+def _file_block(path: str, report: ReflexTestReport, error: Exception | None) -> list[str]:
+    lines = [f"Unit Testing: {path}"]
+    if error is not None:
+        lines.append("  INVALID:")
+        lines += [f"    {line}" for line in str(error).splitlines()]
+        return lines
+    results = [r for r in report.results if r.file == path]
+    failed = [f for r in results for f in r.failures]
+    if not failed:
+        lines.append(f"  SUCCESS: {len(results)} test(s)")
+        return lines
+    bad = sum(not r.passed for r in results)
+    lines.append(f"  FAILED: {bad} of {len(results)} test(s)")
+    lines += [f"    {f}" for f in failed]
+    return lines
+
+
+def _summary(report: ReflexTestReport, files: int, invalid: int) -> str:
+    failed = report.total - report.passed
+    if not failed and not invalid:
+        return f"SUCCESS: {report.total} test(s) in {files} file(s) passed"
+    parts = []
+    if failed:
+        parts.append(f"{failed} of {report.total} test(s) failed")
+    if invalid:
+        parts.append(f"{invalid} of {files} file(s) invalid")
+    return "FAILED: " + ", ".join(parts)

@@ -7,6 +7,7 @@ as a whole (a reload then keeps the last good one).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -109,6 +110,8 @@ class Config:
     reflexes: dict[str, Reflex]
     files: list[str]
     secrets: dict[str, str] = field(default_factory=dict)
+    # sha256 of each file as read: how `alertreflex sync` tells that a reload took its file.
+    digests: dict[str, str] = field(default_factory=dict)
     webhook_credentials: tuple[str, str] | None = None  # ("bearer", token) or ("basic", user:pw)
     index: ReflexIndex[Reflex] = field(init=False)
 
@@ -129,10 +132,14 @@ def load_config(
     action_params: Mapping[str, type[BaseModel]],
     *,
     read_secrets: bool = True,
+    owners: Mapping[str, str] | None = None,
 ) -> Config:
     """Load, merge and validate; raise ConfigError listing every problem.
 
-    ``action_params`` maps each known action type to its parameter model.
+    ``action_params`` maps each known action type to its parameter model. ``owners``
+    maps a file (as given in ``paths``) to the team that owns it: its reflexes get
+    that team when they name none and are refused when they name another, and it
+    may not hold settings (``alertreflex sync``).
     """
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
@@ -146,13 +153,18 @@ def load_config(
         if not found:
             problems.append(Problem(str(p), 0, "", "directory holds no *.yml or *.yaml file"))
         files.extend(found)
-    loader = _Loader(action_params, problems)
+    loader = _Loader(action_params, problems, owners or {})
     # Settings first (they may sit in any file), then reflexes, which depend on them.
     parsed = [loaded for f in files if (loaded := loader.parse_file(f)) is not None]
     for name, doc, reflexes in parsed:
         loader.reflexes_of(name, doc, reflexes)
     settings = loader.settings or Settings()
-    cfg = Config(settings=settings, reflexes=loader.reflexes, files=[str(f) for f in files])
+    cfg = Config(
+        settings=settings,
+        reflexes=loader.reflexes,
+        files=[str(f) for f in files],
+        digests=loader.digests,
+    )
     if read_secrets:
         loader.read_secrets(cfg)
     if problems:
@@ -162,10 +174,15 @@ def load_config(
 
 class _Loader:
     def __init__(
-        self, action_params: Mapping[str, type[BaseModel]], problems: list[Problem]
+        self,
+        action_params: Mapping[str, type[BaseModel]],
+        problems: list[Problem],
+        owners: Mapping[str, str],
     ) -> None:
         self.action_params = action_params
         self.problems = problems
+        self.owners = owners
+        self.digests: dict[str, str] = {}
         self.settings: Settings | None = None
         self.settings_file = ""
         self.reflexes: dict[str, Reflex] = {}
@@ -177,7 +194,9 @@ class _Loader:
     def parse_file(self, f: FsPath) -> tuple[str, LocatedDocument, list[Any]] | None:
         name = str(f)
         try:
-            doc = load_yaml(f.read_text(encoding="utf-8"))
+            raw = f.read_bytes()
+            self.digests[name] = hashlib.sha256(raw).hexdigest()
+            doc = load_yaml(raw.decode("utf-8"))
         except YamlError as exc:
             self.problems.append(Problem(name, exc.line, "", exc.message))
             return None
@@ -196,7 +215,15 @@ class _Loader:
         # Settings and each reflex are validated on their own, so that one broken
         # reflex does not hide the problems of the others.
         raw_settings = data.get("settings")
-        if raw_settings is not None:
+        if raw_settings is not None and name in self.owners:
+            self._problem(
+                name,
+                doc,
+                ("settings",),
+                f"team {self.owners[name]!r}'s files may not hold settings: they belong "
+                "to the operator's config",
+            )
+        elif raw_settings is not None:
             try:
                 settings = Settings.model_validate(raw_settings)
             except ValidationError as exc:
@@ -272,6 +299,20 @@ class _Loader:
             if not isinstance(raw, dict):
                 self._problem(name, doc, at, "a reflex must be a mapping")
                 continue
+            owner = self.owners.get(name)
+            if owner is not None:
+                claimed = raw.get("team")
+                if claimed is None:
+                    raw = {**raw, "team": owner}
+                elif claimed != owner:
+                    self._problem(
+                        name,
+                        doc,
+                        (*at, "team"),
+                        f"reflex {raw.get('name')!r} claims team {claimed!r}, but this file "
+                        f"is team {owner!r}'s: a team may only define its own reflexes",
+                    )
+                    continue
             try:
                 rc = ReflexConfig.model_validate(raw)
             except ValidationError as exc:

@@ -81,6 +81,37 @@ class SecretRef(_Strict):
         return self
 
 
+class SyncSettings(_Strict):
+    """``alertreflex sync`` run by the server: on an interval and on POST /api/v1/sync."""
+
+    repo: str = Field(min_length=1, description="A local path or any URL git can clone.")
+    ref: str | None = Field(default=None, description="Branch, tag or commit; default HEAD.")
+    rules_dir: str = Field(min_length=1, description="Where the teams' rule files go.")
+    reflexes_file: str = Field(
+        min_length=1,
+        description="The combined reflexes file; alertreflex's --config must include it.",
+    )
+    prometheus_url: str | None = Field(
+        default=None, description="Reload and verify this Prometheus after writing."
+    )
+    interval: Duration = Field(
+        default=0.0,
+        description="Fetch this often (acting only on a new commit); 0: only on POST /api/v1/sync.",
+    )
+    token_file: str | None = Field(
+        default=None,
+        description="Bearer token of POST /api/v1/sync (a push hook); without it the "
+        "endpoint is off.",
+    )
+    cache_dir: str = Field(
+        default="~/.cache/alertreflex/sync", description="Where fetched repositories are kept."
+    )
+    promtool: str | None = Field(
+        default=None, description="promtool to check rules with; default: on PATH, if any."
+    )
+    run_tests: bool = Field(default=True, description="Run the teams' *.reflextests.yml.")
+
+
 class Settings(_Strict):
     ownership_label: str = Field(
         default="team", description="Alert label that names the owning team."
@@ -113,6 +144,7 @@ class Settings(_Strict):
     )
     webhook_auth: WebhookAuth | None = None
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    sync: SyncSettings | None = None
 
 
 class ReflexConfig(_Strict):

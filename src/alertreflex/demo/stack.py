@@ -400,7 +400,7 @@ class Stack:
         *,
         rule_files: list[Path],
         scrape_targets: list[str],
-        alertmanager_url: str,
+        alertmanager_url: str | None,
         interval: str = "100ms",
         port: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -408,17 +408,11 @@ class Stack:
         """Prometheus evaluating ``rule_files``, scraping ``scrape_targets`` (job ``demo``).
 
         Returns once Prometheus lists the Alertmanager at ``alertmanager_url`` as
-        active: before that, it drops the alerts it would send.
+        active: before that, it drops the alerts it would send. Without one (None),
+        Prometheus only evaluates. ``rule_files`` may hold globs, as in its config.
         """
         port = port or free_port()
         url = f"http://127.0.0.1:{port}"
-        am = urlsplit(alertmanager_url)
-        am_config: dict[str, Any] = {
-            "scheme": am.scheme or "http",
-            "static_configs": [{"targets": [_host_port(alertmanager_url)]}],
-        }
-        if am.path.strip("/"):
-            am_config["path_prefix"] = am.path
         config: dict[str, Any] = {
             "global": {
                 "scrape_interval": interval,
@@ -426,12 +420,20 @@ class Stack:
                 "scrape_timeout": interval,
                 "evaluation_interval": interval,
             },
-            "alerting": {"alertmanagers": [am_config]},
             "rule_files": [str(Path(f).resolve()) for f in rule_files],
             "scrape_configs": [
                 {"job_name": "demo", "static_configs": [{"targets": list(scrape_targets)}]}
             ],
         }
+        if alertmanager_url is not None:
+            am = urlsplit(alertmanager_url)
+            am_config: dict[str, Any] = {
+                "scheme": am.scheme or "http",
+                "static_configs": [{"targets": [_host_port(alertmanager_url)]}],
+            }
+            if am.path.strip("/"):
+                am_config["path_prefix"] = am.path
+            config["alerting"] = {"alertmanagers": [am_config]}
         config_path = _write_yaml(self.workdir / "prometheus.yml", config)
         data = _fresh_dir(self.workdir / "prometheus-data")
         deadline = time.monotonic() + timeout
@@ -452,9 +454,10 @@ class Stack:
         )
         self.prometheus = proc
         self._prometheus_alertmanager_url = alertmanager_url
-        self.wait_alertmanager_listed(
-            alertmanager_url, timeout=max(1.0, deadline - time.monotonic())
-        )
+        if alertmanager_url is not None:
+            self.wait_alertmanager_listed(
+                alertmanager_url, timeout=max(1.0, deadline - time.monotonic())
+            )
         return proc
 
     def active_alertmanagers(self) -> list[str]:

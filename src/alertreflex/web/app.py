@@ -10,6 +10,7 @@ from alertreflex import __version__
 from alertreflex.config.schema import MAX_BODY_SIZE
 from alertreflex.engine.engine import Engine
 from alertreflex.web import api, ops
+from alertreflex.web.sync import SyncService
 from alertreflex.web.webhook import make_handler
 
 _INDEX = """<!doctype html>
@@ -22,6 +23,9 @@ _INDEX = """<!doctype html>
 <li><a href="/api/v1/openapi.json">OpenAPI document</a></li>
 </ul></body></html>
 """
+
+
+SYNC = web.AppKey("sync", SyncService)
 
 
 def create_app(
@@ -37,4 +41,8 @@ def create_app(
     app.add_routes([web.get("/", index), web.post("/webhook", make_handler(engine))])
     app.add_routes(ops.routes(engine, reload, ready))
     app.add_routes(api.routes(engine))
+    # Always there, idle unless settings.sync is set (a reload may set it); the server
+    # starts and stops its loop.
+    app[SYNC] = SyncService(engine, reload, lambda: ops.status_doc(engine))
+    app.add_routes(app[SYNC].routes())
     return app

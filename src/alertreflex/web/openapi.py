@@ -187,6 +187,28 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/status": {
+                "get": {
+                    "summary": "The running config: its files with their sha256, and the "
+                    "number of reflexes",
+                    "responses": {"200": _json({"type": "object"}, "Status")},
+                }
+            },
+            "/api/v1/sync": {
+                "post": {
+                    "summary": "Run settings.sync now (a git host's push hook); ?force=1 "
+                    "delivers even an unchanged commit",
+                    "security": [{"bearer": []}],
+                    "parameters": [{"name": "force", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _json({"type": "object"}, "Delivered, or nothing new"),
+                        "401": _json(err, "Missing or wrong bearer token"),
+                        "404": _json(err, "settings.sync with a token_file is not configured"),
+                        "422": _json({"type": "object"}, "The commit is invalid: problems"),
+                        "503": _json({"type": "object"}, "Fetching, writing or a reload failed"),
+                    },
+                }
+            },
             "/api/v1/runs/{id}/artifacts/{name}": {
                 "get": {
                     "summary": "Download an artifact of a run (a thread dump)",
@@ -215,6 +237,7 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": _ERROR,
                 "Notification": notification,
@@ -238,6 +261,6 @@ def openapi_document() -> dict[str, Any]:
                         },
                     ]
                 },
-            }
+            },
         },
     }

@@ -1,12 +1,15 @@
-"""Prometheus-style operational endpoints: /metrics, /-/healthy, /-/ready, /-/reload."""
+"""Prometheus-style operational endpoints: /metrics, /-/healthy, /-/ready, /-/reload,
+and /api/v1/status."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from alertreflex import __version__
 from alertreflex.engine.engine import Engine
 from alertreflex.store.base import StoreError
 from alertreflex.web.errors import json_error
@@ -38,7 +41,12 @@ def routes(engine: Engine, reload: Reloader, ready: Callable[[], bool]) -> list[
             return json_error(
                 500, f"config reload failed, keeping the last good config:\n{problem}"
             )
-        return web.json_response({"status": "success", "reflexes": len(engine.config.reflexes)})
+        return web.json_response(
+            {"status": "success", "reflexes": len(engine.config.reflexes), **status_doc(engine)}
+        )
+
+    async def status(_request: web.Request) -> web.Response:
+        return web.json_response(status_doc(engine))
 
     return [
         web.get("/metrics", metrics),
@@ -46,4 +54,18 @@ def routes(engine: Engine, reload: Reloader, ready: Callable[[], bool]) -> list[
         web.get("/-/ready", is_ready),
         web.post("/-/reload", do_reload),
         web.put("/-/reload", do_reload),
+        web.get("/api/v1/status", status),
     ]
+
+
+def status_doc(engine: Engine) -> dict[str, Any]:
+    """The running config: each file with its sha256 (``alertreflex sync`` checks that
+    a reload took the file it wrote) and the number of reflexes."""
+    cfg = engine.config
+    return {
+        "version": __version__,
+        "config": {
+            "files": [{"path": f, "sha256": cfg.digests.get(f)} for f in cfg.files],
+            "reflexes": len(cfg.reflexes),
+        },
+    }

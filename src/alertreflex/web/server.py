@@ -23,7 +23,7 @@ from alertreflex.eventloop import run as run_loop
 from alertreflex.eventloop import setup_child_watcher
 from alertreflex.store.base import Store, StoreError
 from alertreflex.store.sqlite import SQLiteStore
-from alertreflex.web.app import create_app
+from alertreflex.web.app import SYNC, create_app
 
 log = structlog.get_logger("alertreflex.server")
 
@@ -104,6 +104,7 @@ class Service:
         self.engine = Engine(cfg, store, actions, self.metrics)
         await self.engine.start()
         app = create_app(self.engine, self.reload, lambda: self._ready)
+        self.sync = app[SYNC]
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, backlog=1024)
@@ -120,6 +121,7 @@ class Service:
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
         tune_gc()
+        self.sync.start()
         self._ready = True
         log.info(
             "listening",
@@ -131,6 +133,7 @@ class Service:
         await self.stopping.wait()
         log.info("shutting_down", grace=cfg.settings.shutdown_grace)
         self._ready = False
+        await self.sync.stop()
         await site.stop()  # stop accepting; in-flight webhooks finish
         await self.engine.shutdown(self.engine.config.settings.shutdown_grace)
         await runner.cleanup()

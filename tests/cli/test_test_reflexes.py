@@ -1,0 +1,177 @@
+"""``alertreflex test-reflexes``: promtool-like output per file and exit codes
+(0 all pass, 1 a test fails, 2 a test file or the config is invalid)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from alertreflex.cli.main import main
+from tests.conftest import BIN
+
+CONFIG = """\
+reflexes:
+  - name: threaddump-orange-bucket
+    team: warehouse
+    match: ['alertname="BucketTooFull_ORANGE"']
+    on_firing:
+      - jvm_thread_dump: {main_class: "^DemoService", count: 2}
+  - name: page-payments
+    team: payments
+    match: ['alertname="PaymentsDown"']
+    on_firing:
+      - exec: {command: ["true"]}
+"""
+
+GOOD = """\
+tests:
+  - name: orange gets a thread dump
+    alert:
+      labels: {alertname: BucketTooFull_ORANGE, team: warehouse}
+    triggers:
+      - reflex: threaddump-orange-bucket
+        steps: [jvm_thread_dump: {count: 2}]
+    only: true
+  - name: payments do not
+    alert:
+      labels: {alertname: BucketTooFull_ORANGE, team: payments}
+    only: true
+"""
+
+FAILING = """\
+tests:
+  - name: passes
+    alert:
+      labels: {alertname: PaymentsDown, team: payments}
+    triggers: [page-payments]
+  - name: wrong team
+    alert:
+      labels: {alertname: PaymentsDown, team: warehouse}
+    triggers: [page-payments]
+"""
+
+INVALID = """\
+tests:
+  - name: x
+    alert: {labels: {team: t}}
+    trigers: [page-payments]
+"""
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "alertreflex.yml").write_text(CONFIG)
+    teams = tmp_path / "teams"
+    (teams / "warehouse").mkdir(parents=True)
+    (teams / "warehouse" / "orange.reflextests.yml").write_text(GOOD)
+    (teams / "warehouse" / "notes.yml").write_text("not: a test file\n")
+    (tmp_path / "failing.reflextests.yml").write_text(FAILING)
+    (tmp_path / "invalid.reflextests.yml").write_text(INVALID)
+    return tmp_path
+
+
+def run(tree: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["test-reflexes", "--config", str(tree / "alertreflex.yml"), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_all_pass(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A passing file: SUCCESS with its count, a summary, exit 0."""
+    path = tree / "teams" / "warehouse" / "orange.reflextests.yml"
+    code, out, err = run(tree, capsys, str(path))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"Unit Testing: {path}",
+        "  SUCCESS: 2 test(s)",
+        "",
+        "SUCCESS: 2 test(s) in 1 file(s) passed",
+    ]
+
+
+def test_a_directory_is_searched_for_test_files(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory stands for the *.reflextests.yml files under it, nothing else."""
+    code, out, _ = run(tree, capsys, str(tree / "teams"))
+    assert code == 0
+    assert out.splitlines()[0].endswith("teams/warehouse/orange.reflextests.yml")
+
+
+def test_failures_exit_1(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A failing test: FAILED for its file with each failure as file:line, exit 1."""
+    good = tree / "teams" / "warehouse" / "orange.reflextests.yml"
+    failing = tree / "failing.reflextests.yml"
+    code, out, err = run(tree, capsys, str(good), str(failing))
+    assert (code, err) == (1, "")
+    assert out.splitlines() == [
+        f"Unit Testing: {good}",
+        "  SUCCESS: 2 test(s)",
+        "",
+        f"Unit Testing: {failing}",
+        "  FAILED: 1 of 2 test(s)",
+        f"    {failing}:9: test 'wrong team': reflex 'page-payments' did not trigger: other "
+        'team: the alert has team="warehouse", the reflex belongs to team "payments"',
+        "",
+        "FAILED: 1 of 4 test(s) failed",
+    ]
+
+
+def test_invalid_test_file_exit_2(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An invalid file is reported as file:line: path: message, the others still run,
+    and the exit code is 2."""
+    failing = tree / "failing.reflextests.yml"
+    invalid = tree / "invalid.reflextests.yml"
+    code, out, _ = run(tree, capsys, str(invalid), str(failing))
+    assert code == 2
+    lines = out.splitlines()
+    assert lines[:3] == [
+        f"Unit Testing: {invalid}",
+        "  INVALID:",
+        f"    {invalid}:4: tests[0].trigers: unknown field",
+    ]
+    assert "  FAILED: 1 of 2 test(s)" in lines
+    assert lines[-1] == "FAILED: 1 of 2 test(s) failed, 1 of 2 file(s) invalid"
+
+
+def test_missing_test_file_exit_2(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file that does not exist is an invalid file: exit 2."""
+    code, out, _ = run(tree, capsys, str(tree / "nope.reflextests.yml"))
+    assert code == 2
+    assert f"{tree / 'nope.reflextests.yml'}:0: cannot read: No such file or directory" in out
+
+
+def test_invalid_config_exit_2(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A config that does not load: its problems on stderr, exit 2, no test runs."""
+    (tree / "alertreflex.yml").write_text("reflexes: [{name: x}]\n")
+    code, out, err = run(tree, capsys, str(tree / "failing.reflextests.yml"))
+    assert code == 2
+    assert out == ""
+    assert err.startswith("invalid config:\n")
+    assert "reflexes[0].team: required field is missing" in err
+
+
+def test_the_installed_command(tree: Path) -> None:
+    """The console script runs it as users do; --help shows an example."""
+    done = subprocess.run(
+        [
+            str(BIN),
+            "test-reflexes",
+            "--config",
+            str(tree / "alertreflex.yml"),
+            str(tree / "failing.reflextests.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[-1] == "FAILED: 1 of 2 test(s) failed"
+    helped = subprocess.run(
+        [str(BIN), "test-reflexes", "--help"], capture_output=True, text=True, check=False
+    )
+    assert helped.returncode == 0
+    assert "example:\n  alertreflex test-reflexes --config " in helped.stdout
