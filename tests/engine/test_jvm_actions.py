@@ -253,3 +253,26 @@ reflexes:
     assert "must not contain CR, LF or NUL" in failed["injected"]["reason"]
     for run in failed.values():
         assert srv.run(run["id"])["artifacts"] == []
+
+
+def test_pause_still_restores_the_level(make_server, fresh: Demo) -> None:  # type: ignore[no-untyped-def]
+    """Paused after the level went to DEBUG: the resolve puts it back all the same
+    (only the restore runs), so a pause never leaves a service at DEBUG."""
+    srv = make_server(_debug_reflex())
+    labels = _labels(fresh)
+    srv.post(notification(alert(labels)))
+    srv.wait_runs(1)
+    assert fresh.level() == "DEBUG"
+    resp = httpx.post(
+        f"{srv.url}/api/v1/pause", json={"reason": "incident review", "by": "ann"}, timeout=5
+    )
+    assert resp.status_code == 200
+    srv.post(notification(alert(labels, status="resolved")))
+    (resolved,) = srv.wait_runs(1, trigger="resolved")
+    assert fresh.level() is None
+    assert resolved["reason"] == "paused by ann: incident review: only restores ran"
+    # A new episode while paused changes nothing.
+    srv.post(notification(alert(labels, starts_at="2026-11-25T04:00:00Z")))
+    skipped = srv.wait_runs(1, states=("skipped",), trigger="firing")
+    assert skipped[0]["reason"] == "paused by ann: incident review"
+    assert fresh.level() is None

@@ -56,6 +56,7 @@ async def test_a_version_1_file_is_migrated_keeping_its_runs(tmp_path: Path) -> 
         res = await s.ingest(_batch([_alert(starts="S")], [_run(starts="S")]))
         assert res.created == []  # the migrated run still makes this a duplicate
         assert await s.list_artifacts("old1") == []
+        assert await s.controls() == []  # version 3 tables too
     finally:
         await s.close()
     conn = sqlite3.connect(path)

@@ -11,6 +11,7 @@ from alertreflex.cli import (
     check,
     convert_rules,
     demo,
+    pause,
     runs,
     serve,
     sync,
@@ -27,7 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"alertreflex {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (serve, check, testcmd, test_reflexes, runs, sync, convert_rules, demo):
+    for module in (
+        serve,
+        check,
+        testcmd,
+        test_reflexes,
+        runs,
+        pause,
+        sync,
+        convert_rules,
+        demo,
+    ):
         module.register(sub)
     return parser
 

@@ -17,7 +17,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from alertreflex.config.schema import STEP_KEYS, ConfigFile, ReflexConfig, Settings
+from alertreflex.config.schema import (
+    STEP_KEYS,
+    ConfigFile,
+    ReflexConfig,
+    Settings,
+    StormGuard,
+)
 from alertreflex.config.yamlfile import LocatedDocument, YamlError, load_yaml
 from alertreflex.core.index import ReflexIndex
 from alertreflex.core.matchers import Matcher, MatcherError, MatchOp, parse_matcher, parse_matchers
@@ -73,6 +79,8 @@ class Reflex:
     source: str  # "file:line", for messages
     active_time_intervals: tuple[NamedTimeInterval, ...] = ()
     mute_time_intervals: tuple[NamedTimeInterval, ...] = ()
+    storm_guard: StormGuard | None = None
+    max_failures: int | None = None
     undo_steps: tuple[Step, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -366,6 +374,8 @@ class _Loader:
             max_concurrent=rc.max_concurrent,
             dry_run=rc.dry_run,
             resolve_delay=rc.resolve_delay,
+            storm_guard=rc.storm_guard,
+            max_failures=rc.max_failures,
             source=f"{file}:{doc.line_of(at)}",
         )
 

@@ -81,6 +81,14 @@ class SecretRef(_Strict):
         return self
 
 
+class StormGuard(_Strict):
+    """At most ``max_runs`` firing runs per ``window``; past it, firing runs are
+    skipped for the rest of the window."""
+
+    max_runs: int = Field(ge=1, description="Firing runs allowed per window.")
+    window: Annotated[Duration, Field(gt=0)] = Field(description="The window, e.g. 10m.")
+
+
 class SyncSettings(_Strict):
     """``alertreflex sync`` run by the server: on an interval and on POST /api/v1/sync."""
 
@@ -145,6 +153,9 @@ class Settings(_Strict):
     webhook_auth: WebhookAuth | None = None
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     sync: SyncSettings | None = None
+    storm_guard: StormGuard | None = Field(
+        default=None, description="All reflexes together: at most max_runs firing runs per window."
+    )
 
 
 class ReflexConfig(_Strict):
@@ -173,6 +184,15 @@ class ReflexConfig(_Strict):
     mute_time_intervals: list[str] = Field(
         default_factory=list,
         description="Names of time_intervals: no firing runs inside any of them.",
+    )
+    storm_guard: StormGuard | None = Field(
+        default=None, description="This reflex: at most max_runs firing runs per window."
+    )
+    max_failures: int | None = Field(
+        default=None,
+        ge=1,
+        description="Circuit breaker: after this many failed runs in a row the reflex "
+        "disables itself until an operator enables it again.",
     )
 
     @model_validator(mode="after")

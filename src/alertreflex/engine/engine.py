@@ -12,6 +12,7 @@ from alertreflex.actions.base import Action
 from alertreflex.config.loader import Config
 from alertreflex.core.ids import new_id
 from alertreflex.core.models import NotificationIn, RunState
+from alertreflex.engine.controls import Controls
 from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_ingest, plan_restore
@@ -38,6 +39,7 @@ class Engine:
         self.actions = actions
         self.metrics = metrics or Metrics()
         self._last_firing_start: dict[str, float] = {}
+        self.controls = Controls(store, self.metrics)
         self._runner = runner = Runner(
             lambda: self._config,
             store,
@@ -45,6 +47,7 @@ class Engine:
             self.metrics,
             self._last_firing_start,
             schedule=lambda run: self.dispatcher.submit(run),
+            controls=self.controls,
         )
         self.dispatcher = Dispatcher(
             runner,
@@ -79,6 +82,7 @@ class Engine:
         for action in self.actions.values():
             await action.start()
         self._last_firing_start.update(await self.store.last_firing_starts())
+        await self.controls.load()
         recovered = await self.store.recover()
         for rec in recovered:
             if rec.state is RunState.INTERRUPTED:

@@ -87,3 +87,20 @@ class Metrics:
             registry=r,
         )
         self.reflexes = Gauge("alertreflex_reflexes", "Reflexes in the running config.", registry=r)
+        self.paused = Gauge(
+            "alertreflex_paused",
+            "1 while an operator has paused alertreflex: no new run acts.",
+            registry=r,
+        )
+        self.disabled = Gauge(
+            "alertreflex_reflex_disabled",
+            "1 per reflex disabled by an operator (kind pause) or its circuit breaker.",
+            ["reflex", "kind"],
+            registry=r,
+        )
+        self.storm = Gauge(
+            "alertreflex_storm_guard_tripped",
+            "1 while a storm guard stops firing runs: scope is a reflex, or global.",
+            ["scope"],
+            registry=r,
+        )

@@ -22,10 +22,13 @@ from alertreflex.core.ids import new_id
 from alertreflex.core.models import RunState, Trigger
 from alertreflex.core.paths import format_path
 from alertreflex.core.templates import TemplateError
+from alertreflex.engine import controls
+from alertreflex.engine.controls import Controls
 from alertreflex.engine.dispatcher import QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_restore
 from alertreflex.engine.redact import Redactor
+from alertreflex.engine.storm import StormGuards
 from alertreflex.store.base import Artifact, Store, Undo
 
 log = structlog.get_logger("alertreflex.runner")
@@ -68,8 +71,11 @@ class Runner:
         metrics: Metrics,
         last_firing_start: dict[str, float],
         schedule: Callable[[QueuedRun], None],
+        controls: Controls,
     ) -> None:
         self._schedule = schedule
+        self._controls = controls
+        self._storms = StormGuards(metrics)
         self._config = config
         self._store = store
         self._actions = actions
@@ -106,6 +112,14 @@ class Runner:
         ctx_vars = template_context(run, reflex, cfg.secrets)
         steps_def = reflex.steps(run.trigger)
         now = time.time()
+        # A pause or disable stops every run but restores: what an earlier run changed
+        # is still put back (a resolved run keeps only its restore steps).
+        held = self._controls.holding(reflex.name) if run.trigger is not Trigger.RESTORE else None
+        if held is not None:
+            if run.trigger is Trigger.FIRING or not reflex.undo_steps:
+                await self._skip(run, controls.why(held), controls.category(held))
+                return
+            steps_def = reflex.undo_steps
         if reflex.dry_run:
             await self._skip(
                 run,
@@ -130,6 +144,10 @@ class Runner:
                     "cooldown",
                 )
                 return
+            storm = self._storms.check(reflex, cfg.settings, now)
+            if storm is not None:
+                await self._skip(run, storm, "storm_guard")
+                return
         steps = list(run.steps)
         attempt = await self._store.claim(run.id, now, steps)
         if attempt is None:
@@ -140,13 +158,19 @@ class Runner:
             )
         if run.trigger is Trigger.FIRING:
             self._last_firing_start[reflex.name] = now
+            if run.attempts == 0:
+                self._storms.record(reflex, cfg.settings, now)
         if run.not_before <= run.accepted_at:
             self._metrics.action_start_latency.observe(max(0.0, time.time() - run.accepted_at))
         t0 = time.monotonic()
         state, reason = await self._steps(
-            run, reflex, steps, attempt, ctx_vars, redactor, cfg.settings
+            run, reflex, steps_def, steps, attempt, ctx_vars, redactor, cfg.settings
         )
+        if held is not None:
+            reason = "; ".join(filter(None, [f"{controls.why(held)}: only restores ran", reason]))
         await self._store.finish(run.id, state, reason, time.time(), steps)
+        if reflex.max_failures and state in (RunState.FAILED, RunState.TIMED_OUT):
+            await self._breaker(reflex, reflex.max_failures)
         self._metrics.run_duration.labels(reflex.name).observe(time.monotonic() - t0)
         self._metrics.runs.labels(reflex.name, str(run.trigger), str(state)).inc()
         log.info(
@@ -158,6 +182,33 @@ class Runner:
             reason=reason,
             attempt=attempt,
         )
+
+    async def _breaker(self, reflex: Reflex, limit: int) -> None:
+        """Disable ``reflex`` when its last ``limit`` runs that ran all failed."""
+        held = self._controls.holding(reflex.name)
+        if held is not None and held.scope == reflex.name:
+            return
+        # Re-enabling starts the count afresh: failures before it are forgiven.
+        audit = await self._store.list_audit(target=reflex.name, limit=50)
+        since = next((e.at for e in audit if e.action == "enable"), 0.0)
+        failed = []
+        for r in await self._store.list_runs(reflex=reflex.name, limit=4 * limit + 20):
+            if r.created_at <= since:
+                break
+            if r.state in (RunState.FAILED, RunState.TIMED_OUT):
+                failed.append(r)
+            elif r.state is RunState.SUCCEEDED:
+                break  # skipped, queued and running runs neither count nor break
+            if len(failed) >= limit:
+                last = failed[0]
+                await self._controls.hold(
+                    reflex.name,
+                    "alertreflex",
+                    f"{limit} failed runs in a row (max_failures), the last {last.id}: "
+                    f"{last.reason}",
+                    kind=controls.BREAKER,
+                )
+                return
 
     async def _execute(
         self,
@@ -283,13 +334,13 @@ class Runner:
         self,
         run: QueuedRun,
         reflex: Reflex,
+        steps_def: tuple[Step, ...],
         steps: list[dict[str, Any]],
         attempt: int,
         ctx_vars: dict[str, Any],
         redactor: Redactor,
         settings: Settings,  # the run's config snapshot: a reload mid-run changes nothing
     ) -> tuple[RunState, str]:
-        steps_def = reflex.steps(run.trigger)
         for i, step in enumerate(steps_def):
             if i < len(steps) and steps[i].get("outcome"):
                 continue  # ended in an earlier attempt

@@ -157,6 +157,54 @@ class Undo:
     undone_at: float | None = None
 
 
+GLOBAL = ""  # the scope of a control that holds every reflex
+
+
+@dataclass
+class Control:
+    """A brake in force: ``scope`` is GLOBAL or a reflex name; ``kind`` says who put
+    it there: ``pause`` (an operator) or ``breaker`` (consecutive failures)."""
+
+    scope: str
+    kind: str
+    reason: str
+    by: str
+    since: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope or "global",
+            "kind": self.kind,
+            "reason": self.reason,
+            "by": self.by,
+            "since": self.since,
+        }
+
+
+@dataclass
+class AuditEntry:
+    """Who did what, when and why: pause, resume, approve, reject, rerun, breaker."""
+
+    at: float
+    who: str
+    action: str
+    target: str
+    reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "who": self.who,
+            "action": self.action,
+            "target": self.target,
+            "reason": self.reason,
+            "details": self.details,
+        }
+
+
 class Store(ABC):
     @abstractmethod
     async def open(self) -> None:
@@ -262,3 +310,21 @@ class Store(ABC):
     @abstractmethod
     async def ping(self) -> None:
         """Raise StoreError if the store cannot serve requests."""
+
+    @abstractmethod
+    async def controls(self) -> list[Control]:
+        """The brakes in force."""
+
+    @abstractmethod
+    async def set_control(
+        self, scope: str, control: Control | None, audit: AuditEntry
+    ) -> Control | None:
+        """Put ``control`` in force for ``scope`` (None lifts it) and record ``audit``,
+        in one transaction. Returns the control that was in force before."""
+
+    @abstractmethod
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+
+    @abstractmethod
+    async def list_audit(self, *, target: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Newest first."""

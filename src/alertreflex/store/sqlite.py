@@ -16,6 +16,8 @@ from alertreflex.core.models import RunState, Trigger
 from alertreflex.store.base import (
     AlertRecord,
     Artifact,
+    AuditEntry,
+    Control,
     Ingest,
     IngestResult,
     NewRun,
@@ -364,6 +366,34 @@ def _op_take_undo(
     return _undo_of(conn, reflex, fingerprint, step)
 
 
+_CONTROL_COLUMNS = "scope, kind, reason, by, since"
+
+
+def _insert_audit(conn: sqlite3.Connection, e: AuditEntry) -> None:
+    conn.execute(
+        "INSERT INTO audit (at, who, action, target, reason, details) VALUES (?,?,?,?,?,?)",
+        (e.at, e.who, e.action, e.target, e.reason, orjson.dumps(e.details)),
+    )
+
+
+def _op_set_control(
+    conn: sqlite3.Connection, scope: str, c: Control | None, audit: AuditEntry
+) -> Control | None:
+    row = conn.execute(
+        f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE scope = ?",  # noqa: S608
+        (scope,),
+    ).fetchone()
+    if c is None:
+        conn.execute("DELETE FROM controls WHERE scope = ?", (scope,))
+    else:
+        conn.execute(
+            f"INSERT OR REPLACE INTO controls ({_CONTROL_COLUMNS}) VALUES (?,?,?,?,?)",  # noqa: S608
+            (scope, c.kind, c.reason, c.by, c.since),
+        )
+    _insert_audit(conn, audit)
+    return None if row is None else Control(*row)
+
+
 class SQLiteStore(Store):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -545,3 +575,36 @@ class SQLiteStore(Store):
 
     async def ping(self) -> None:
         await self._read("SELECT 1")
+
+    async def controls(self) -> list[Control]:
+        rows = await self._read(f"SELECT {_CONTROL_COLUMNS} FROM controls ORDER BY scope")  # noqa: S608
+        return [Control(*r) for r in rows]
+
+    async def set_control(
+        self, scope: str, control: Control | None, audit: AuditEntry
+    ) -> Control | None:
+        before: Control | None = await self._write(_op_set_control, scope, control, audit)
+        return before
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._write(_insert_audit, entry)
+
+    async def list_audit(self, *, target: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        where, params = ("WHERE target = ?", (target,)) if target is not None else ("", ())
+        rows = await self._read(
+            "SELECT id, at, who, action, target, reason, details FROM audit "  # noqa: S608
+            f"{where} ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [
+            AuditEntry(
+                id=r[0],
+                at=r[1],
+                who=r[2],
+                action=r[3],
+                target=r[4],
+                reason=r[5],
+                details=orjson.loads(r[6]),
+            )
+            for r in rows
+        ]

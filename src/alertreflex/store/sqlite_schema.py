@@ -5,13 +5,15 @@ Version 2: artifacts; undos (what reversible steps changed, to put back);
 runs.superseded, so that a resolved run cancelled by a flap no longer blocks the
 episode's next resolved run (the uniqueness of a run per episode and trigger is a
 partial index over runs that are not superseded).
+Version 3: controls (the global pause and the reflexes disabled by an operator or
+their circuit breaker) and audit (who paused, resumed, approved, re-ran, and why).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _RUNS_TABLE = """
 CREATE TABLE runs (
@@ -70,6 +72,26 @@ CREATE TABLE undos (
 CREATE INDEX undos_pending ON undos(reflex, fingerprint) WHERE undone_by IS NULL;
 """
 
+_V3_TABLES = """
+CREATE TABLE controls (
+    scope TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    by TEXT NOT NULL,
+    since REAL NOT NULL
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    details BLOB NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_at ON audit(at);
+"""
+
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE notifications (
@@ -98,7 +120,7 @@ CREATE TABLE episodes (
 """
 
 # A new file gets the current schema at once; an older one runs the steps after its version.
-_CREATE = _V1 + _RUNS_TABLE + _RUNS_INDEXES + _V2_TABLES
+_CREATE = _V1 + _RUNS_TABLE + _RUNS_INDEXES + _V2_TABLES + _V3_TABLES
 _MIGRATIONS: dict[int, str] = {
     2: (
         "DROP INDEX runs_created; DROP INDEX runs_reflex_created; DROP INDEX runs_unfinished;"  # noqa: S608
@@ -108,6 +130,7 @@ _MIGRATIONS: dict[int, str] = {
         + _RUNS_INDEXES
         + _V2_TABLES
     ),
+    3: _V3_TABLES,
 }
 
 

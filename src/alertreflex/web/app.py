@@ -9,7 +9,7 @@ from aiohttp import web
 from alertreflex import __version__
 from alertreflex.config.schema import MAX_BODY_SIZE
 from alertreflex.engine.engine import Engine
-from alertreflex.web import api, ops
+from alertreflex.web import api, controls, ops
 from alertreflex.web.sync import SyncService
 from alertreflex.web.webhook import make_handler
 
@@ -41,6 +41,7 @@ def create_app(
     app.add_routes([web.get("/", index), web.post("/webhook", make_handler(engine))])
     app.add_routes(ops.routes(engine, reload, ready))
     app.add_routes(api.routes(engine))
+    app.add_routes(controls.routes(engine))
     # Always there, idle unless settings.sync is set (a reload may set it); the server
     # starts and stops its loop.
     app[SYNC] = SyncService(engine, reload, lambda: ops.status_doc(engine))

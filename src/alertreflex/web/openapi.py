@@ -63,6 +63,18 @@ _ARTIFACT = {
 }
 
 
+_BRAKE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reflex": {"type": "string", "description": "Only this reflex; omit for everything."},
+        "reason": {"type": "string", "minLength": 1},
+        "by": {"type": "string", "description": "Who acts (until authentication says)."},
+    },
+    "required": ["reason"],
+    "additionalProperties": False,
+}
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -184,6 +196,49 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Run"}, "The run"),
                         "404": _json(err, "No such run"),
+                    },
+                }
+            },
+            "/api/v1/controls": {
+                "get": {
+                    "summary": "The brakes in force: the global pause and disabled reflexes",
+                    "responses": {"200": _json({"type": "object"}, "Controls")},
+                }
+            },
+            "/api/v1/pause": {
+                "post": {
+                    "summary": "Pause everything, or disable one reflex ({reflex}); a reason "
+                    "is required, recorded with who ({by}) and when",
+                    "requestBody": _json(_BRAKE, "What to hold and why"),
+                    "responses": {
+                        "200": _json({"type": "object"}, "Held"),
+                        "400": _json(err, "No reason, or a malformed body"),
+                        "404": _json(err, "No such reflex"),
+                    },
+                }
+            },
+            "/api/v1/resume": {
+                "post": {
+                    "summary": "Resume everything, or enable one reflex again (also after "
+                    "its circuit breaker)",
+                    "requestBody": _json(_BRAKE, "What to release and why"),
+                    "responses": {
+                        "200": _json({"type": "object"}, "Released; was: what was in force"),
+                        "400": _json(err, "No reason, or a malformed body"),
+                        "404": _json(err, "No such reflex"),
+                    },
+                }
+            },
+            "/api/v1/audit": {
+                "get": {
+                    "summary": "Who did what, when and why, newest first",
+                    "parameters": [
+                        {"name": "target", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                    "responses": {
+                        "200": _json({"type": "object"}, "Audit entries"),
+                        "400": _json(err, "Bad query parameter"),
                     },
                 }
             },

@@ -1,0 +1,77 @@
+"""Storm guards: at most ``max_runs`` firing runs per ``window``, per reflex
+(``storm_guard`` on the reflex) and for all reflexes together (``settings.storm_guard``).
+
+Fixed windows: a window opens with the first firing run after the last one closed;
+once it holds ``max_runs`` runs, further firing runs are skipped until it closes.
+So an alert storm costs at most ``max_runs`` actions per window, and the window's
+end is a time the skip reason can name. Kept in memory: a restart opens new windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+
+from alertreflex.config.loader import Reflex
+from alertreflex.config.schema import Settings, StormGuard
+from alertreflex.core.durations import format_duration
+from alertreflex.engine.metrics import Metrics
+
+log = structlog.get_logger("alertreflex.storm")
+
+ALL = "global"  # the scope label of the guard over all reflexes
+
+
+@dataclass
+class _Window:
+    opened: float
+    runs: int = 0
+
+
+class StormGuards:
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._windows: dict[str, _Window] = {}
+
+    def check(self, reflex: Reflex, settings: Settings, now: float) -> str | None:
+        """Why a firing run of ``reflex`` may not start now, or None."""
+        for scope, guard in ((reflex.name, reflex.storm_guard), (ALL, settings.storm_guard)):
+            if guard is None:
+                continue
+            window = self._current(scope, guard, now)
+            if window.runs >= guard.max_runs:
+                until = datetime.fromtimestamp(window.opened + guard.window, UTC)
+                what = f"reflex {reflex.name}" if scope != ALL else "all reflexes"
+                return (
+                    f"storm guard: {window.runs} firing runs of {what} within "
+                    f"{format_duration(guard.window)}, stopped until "
+                    f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+                )
+        return None
+
+    def record(self, reflex: Reflex, settings: Settings, now: float) -> None:
+        """A firing run of ``reflex`` started."""
+        for scope, guard in ((reflex.name, reflex.storm_guard), (ALL, settings.storm_guard)):
+            if guard is None:
+                continue
+            window = self._current(scope, guard, now)
+            window.runs += 1
+            if window.runs == guard.max_runs:
+                self._metrics.storm.labels(scope).set(1)
+                log.warning(
+                    "storm_guard_tripped",
+                    scope=scope,
+                    max_runs=guard.max_runs,
+                    window=format_duration(guard.window),
+                )
+
+    def _current(self, scope: str, guard: StormGuard, now: float) -> _Window:
+        window = self._windows.get(scope)
+        if window is None or now >= window.opened + guard.window:
+            if window is not None and window.runs >= guard.max_runs:
+                log.info("storm_guard_reset", scope=scope)
+            window = self._windows[scope] = _Window(opened=now)
+            self._metrics.storm.labels(scope).set(0)
+        return window
