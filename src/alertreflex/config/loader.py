@@ -81,6 +81,7 @@ class Reflex:
     mute_time_intervals: tuple[NamedTimeInterval, ...] = ()
     storm_guard: StormGuard | None = None
     max_failures: int | None = None
+    delay: float = 0.0
     undo_steps: tuple[Step, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -376,6 +377,7 @@ class _Loader:
             resolve_delay=rc.resolve_delay,
             storm_guard=rc.storm_guard,
             max_failures=rc.max_failures,
+            delay=rc.delay,
             source=f"{file}:{doc.line_of(at)}",
         )
 

@@ -153,6 +153,11 @@ class Settings(_Strict):
     webhook_auth: WebhookAuth | None = None
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     sync: SyncSettings | None = None
+    alertmanager_url: str | None = Field(
+        default=None,
+        description="Alertmanager's base URL: a reflex's delay also asks it whether the "
+        "alert is still listed.",
+    )
     storm_guard: StormGuard | None = Field(
         default=None, description="All reflexes together: at most max_runs firing runs per window."
     )
@@ -187,6 +192,11 @@ class ReflexConfig(_Strict):
     )
     storm_guard: StormGuard | None = Field(
         default=None, description="This reflex: at most max_runs firing runs per window."
+    )
+    delay: Duration = Field(
+        default=0.0,
+        description="Run the firing steps only if the alert still fires after this long "
+        "(no resolve arrived; and Alertmanager still lists it, with settings.alertmanager_url).",
     )
     max_failures: int | None = Field(
         default=None,

@@ -54,7 +54,7 @@ def plan_ingest(
                     fingerprint=a.fingerprint,
                     starts_at=starts_at,
                     trigger=trigger,
-                    not_before=now + reflex.resolve_delay if resolved else now,
+                    not_before=now + (reflex.resolve_delay if resolved else reflex.delay),
                     context={"alert": alert_ctx, "notification": notif_ctx},
                     flap_window=0.0 if resolved else reflex.resolve_delay,
                 )

@@ -18,11 +18,13 @@ from pydantic import ValidationError
 from alertreflex.actions.base import Action, ActionContext, StepOutcome, StepResult
 from alertreflex.config.loader import Config, Reflex, Step
 from alertreflex.config.schema import Settings
+from alertreflex.core.durations import format_duration
 from alertreflex.core.ids import new_id
 from alertreflex.core.models import RunState, Trigger
 from alertreflex.core.paths import format_path
 from alertreflex.core.templates import TemplateError
 from alertreflex.engine import controls
+from alertreflex.engine.amcheck import still_listed
 from alertreflex.engine.controls import Controls
 from alertreflex.engine.dispatcher import QueuedRun
 from alertreflex.engine.metrics import Metrics
@@ -148,6 +150,24 @@ class Runner:
             if storm is not None:
                 await self._skip(run, storm, "storm_guard")
                 return
+            if reflex.delay > 0:
+                gone = await self._gone_after_delay(run, reflex, cfg.settings.alertmanager_url)
+                if gone is not None:
+                    await self._skip(run, gone, "delay")
+                    return
+        elif run.trigger is Trigger.RESOLVED and reflex.delay > 0 and run.attempts == 0:
+            # A firing run that never acted (resolved within its delay) leaves nothing
+            # for the resolved steps to finish.
+            fired = await self._store.run_state(
+                reflex.name, run.fingerprint, run.starts_at, str(Trigger.FIRING)
+            )
+            if fired not in (RunState.SUCCEEDED, RunState.FAILED, RunState.TIMED_OUT):
+                await self._skip(
+                    run,
+                    f"its firing run did not act ({fired or 'none'}): nothing to finish",
+                    "delay",
+                )
+                return
         steps = list(run.steps)
         attempt = await self._store.claim(run.id, now, steps)
         if attempt is None:
@@ -182,6 +202,21 @@ class Runner:
             reason=reason,
             attempt=attempt,
         )
+
+    async def _gone_after_delay(
+        self, run: QueuedRun, reflex: Reflex, alertmanager_url: str | None
+    ) -> str | None:
+        """Why the firing steps must not run after the delay, or None if the alert
+        still fires."""
+        wait = format_duration(reflex.delay)
+        if await self._store.episode_resolved(run.fingerprint, run.starts_at):
+            return f"delay: the alert resolved within {wait}"
+        if alertmanager_url:
+            labels = run.context["alert"]["labels"]
+            listed = await still_listed(alertmanager_url, labels, run.fingerprint)
+            if listed is False:
+                return f"delay: after {wait} Alertmanager no longer lists the alert"
+        return None
 
     async def _breaker(self, reflex: Reflex, limit: int) -> None:
         """Disable ``reflex`` when its last ``limit`` runs that ran all failed."""

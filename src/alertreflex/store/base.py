@@ -312,6 +312,16 @@ class Store(ABC):
         """Raise StoreError if the store cannot serve requests."""
 
     @abstractmethod
+    async def episode_resolved(self, fingerprint: str, starts_at: str) -> bool:
+        """Whether a resolved notification arrived for the episode."""
+
+    @abstractmethod
+    async def run_state(
+        self, reflex: str, fingerprint: str, starts_at: str, trigger: str
+    ) -> RunState | None:
+        """The state of an episode's run for ``trigger`` (not superseded), if any."""
+
+    @abstractmethod
     async def controls(self) -> list[Control]:
         """The brakes in force."""
 

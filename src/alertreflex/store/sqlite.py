@@ -576,6 +576,23 @@ class SQLiteStore(Store):
     async def ping(self) -> None:
         await self._read("SELECT 1")
 
+    async def episode_resolved(self, fingerprint: str, starts_at: str) -> bool:
+        rows = await self._read(
+            "SELECT status FROM episodes WHERE fingerprint = ? AND starts_at = ?",
+            (fingerprint, starts_at),
+        )
+        return bool(rows) and rows[0][0] == "resolved"
+
+    async def run_state(
+        self, reflex: str, fingerprint: str, starts_at: str, trigger: str
+    ) -> RunState | None:
+        rows = await self._read(
+            "SELECT state FROM runs WHERE reflex = ? AND fingerprint = ? AND starts_at = ?"
+            " AND trigger = ? AND superseded = 0",
+            (reflex, fingerprint, starts_at, trigger),
+        )
+        return RunState(rows[0][0]) if rows else None
+
     async def controls(self) -> list[Control]:
         rows = await self._read(f"SELECT {_CONTROL_COLUMNS} FROM controls ORDER BY scope")  # noqa: S608
         return [Control(*r) for r in rows]
