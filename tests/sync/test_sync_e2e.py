@@ -214,3 +214,51 @@ def test_server_syncs_on_its_interval(stack: Stack, repo: Repo, tmp_path: Path) 
     resp = httpx.post(f"{dep.alertreflex.url}/api/v1/sync", timeout=5)
     assert resp.status_code == 404
     assert "token_file" in resp.json()["error"]
+
+
+def test_a_refused_delivery_puts_the_previous_files_back(
+    stack: Stack, repo: Repo, tmp_path: Path
+) -> None:
+    """alertreflex does not load the reflexes file sync writes: the sync fails, and
+    the files it wrote are taken back (here: there were none)."""
+    dep = Deployment(stack, tmp_path)
+    args = dep.sync_args(repo, tmp_path / "cache")
+    elsewhere = tmp_path / "not-in-its-config" / "synced.yml"
+    args[args.index("--reflexes-file") + 1] = str(elsewhere)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"FAILED: alertreflex reloaded but does not load {elsewhere}" in done.stderr
+    assert "the previous files are back in place" in done.stderr
+    assert not elsewhere.exists()
+    assert list(dep.rules.iterdir()) == []
+    assert "payments-api" not in dep.groups()  # Prometheus read the old (no) files again
+
+
+def test_team_reflex_clashing_with_the_operators_is_refused(
+    stack: Stack, repo: Repo, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "sync-token"
+    token_file.write_text(TOKEN)
+    settings = f"""settings:
+  sync:
+    repo: {repo.path}
+    rules_dir: {tmp_path / "prometheus-rules"}
+    reflexes_file: {tmp_path / "alertreflex.d" / "teams.yml"}
+    token_file: {token_file}
+    cache_dir: {tmp_path / "cache"}
+reflexes:
+  - name: warehouse-pizza
+    team: ops
+    match: ['alertname="X"']
+    on_firing: [{{exec: {{command: ["true"]}}}}]
+"""
+    dep = Deployment(stack, tmp_path, settings)
+    resp = httpx.post(
+        f"{dep.alertreflex.url}/api/v1/sync",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=60,
+    )
+    assert resp.status_code == 422, resp.text
+    problems = resp.json()["problems"]
+    assert any("duplicate reflex name 'warehouse-pizza'" in p for p in problems), problems
+    assert dep.reflex_names() == ["warehouse-pizza"]  # the operator's, still running

@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         for line in result.problems:
             print(f"  {line}", file=out)
         for line in result.changed:
-            print(f"  wrote {line}", file=out)
+            print(f"  {line}", file=out)
         for line in result.confirmations:
             print(f"  {line}", file=out)
         for line in result.warnings:

@@ -61,8 +61,18 @@ def load_yaml(text: str) -> LocatedDocument:
         loader.dispose()
 
 
+# Aliases let a few hundred bytes stand for billions of values (a "billion laughs"
+# document); config and team files are not trusted that far.
+MAX_VALUES = 200_000
+
+
 def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
     lines[path] = node.start_mark.line + 1
+    if len(lines) > MAX_VALUES:
+        raise YamlError(
+            f"more than {MAX_VALUES} values (after expanding aliases): refused",
+            node.start_mark.line + 1,
+        )
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
         out: dict[str, Any] = {}

@@ -10,7 +10,7 @@ name) or at render time (unknown attribute), never as a silent empty string.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,21 @@ def _undeclared(text: str) -> frozenset[str] | str:
     except jinja2.TemplateSyntaxError as exc:
         return f"template syntax error: {exc.message}"
     return frozenset(meta.find_undeclared_variables(ast))
+
+
+def names_used(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """(path, name) for every outside name the templates in ``value`` use."""
+    if isinstance(value, str):
+        if "{{" in value or "{%" in value:
+            found = _undeclared(value)
+            if not isinstance(found, str):
+                yield from ((path, name) for name in sorted(found))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from names_used(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from names_used(item, (*path, i))
 
 
 @functools.lru_cache(maxsize=8192)

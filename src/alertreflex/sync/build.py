@@ -22,6 +22,9 @@ import yaml
 
 from alertreflex.actions.base import Action, load_action_types, params_models
 from alertreflex.config.loader import ConfigError, load_config
+from alertreflex.config.yamlfile import YamlError, load_yaml
+from alertreflex.core.paths import format_path
+from alertreflex.core.templates import names_used
 from alertreflex.engine.reflextests import (
     ReflexTestFileError,
     load_reflex_tests,
@@ -29,7 +32,7 @@ from alertreflex.engine.reflextests import (
 )
 from alertreflex.sync.problems import InvalidRevision, SyncProblem
 from alertreflex.sync.promtool import check_rules
-from alertreflex.sync.rules import RuleSource, TeamRules, render, team_rules
+from alertreflex.sync.rules import RuleSource, render, team_rules
 from alertreflex.sync.source import TEAMS_DIR, Snapshot
 
 TEAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -73,12 +76,30 @@ def build(
     label: str = "team",
     promtool: str | None = None,
     run_tests: bool = True,
+    operator_files: list[str] | None = None,
 ) -> Bundle:
     """Check every team's files at ``snapshot``; raise InvalidRevision listing every
-    problem. ``workdir`` (empty, private) receives a checkout for the checkers."""
+    problem. ``workdir`` (empty, private) receives a checkout for the checkers.
+    ``operator_files`` are the rest of the running alertreflex's config: the merged
+    reflexes must load together with them (names clash across both)."""
     problems: list[SyncProblem] = []
     warnings: list[str] = []
     files = _classify(snapshot, workdir, problems, warnings)
+    if not problems and not any(files.values()):
+        # A wrong --ref or an accidental `git rm -r teams` would otherwise remove every
+        # team's rules and reflexes at once.
+        raise InvalidRevision(
+            snapshot.revision,
+            [
+                SyncProblem(
+                    None,
+                    f"{TEAMS_DIR}/",
+                    0,
+                    "no rule, reflex or test file under teams/: refusing to remove every "
+                    "team's rules and reflexes (wrong --ref?)",
+                )
+            ],
+        )
     rules = {
         team: team_rules(team, sources, label, promtool)
         for team, sources in sorted(files["rules"].items())
@@ -86,6 +107,7 @@ def build(
     for tr in rules.values():
         problems += tr.problems
     owners = {str(workdir / p): team for team, ps in files["reflexes"].items() for p in ps}
+    _no_secrets(workdir, owners, problems)
     cfg, actions = _reflexes(workdir, owners, label, problems)
     tests_passed = 0
     if cfg is not None and run_tests:
@@ -104,7 +126,7 @@ def build(
         tests_passed=tests_passed,
         warnings=warnings,
     )
-    _guard(bundle, rules, workdir, promtool, snapshot.revision)
+    _guard(bundle, workdir, promtool, snapshot.revision, operator_files or [])
     return bundle
 
 
@@ -169,6 +191,27 @@ def _reflexes(
     return replace(cfg, settings=settings), actions
 
 
+def _no_secrets(workdir: Path, owners: dict[str, str], problems: list[SyncProblem]) -> None:
+    """Secrets are the operator's, for the operator's reflexes: a team's reflex that
+    could name any of them could send it anywhere."""
+    for file, team in sorted(owners.items()):
+        try:
+            doc = load_yaml(Path(file).read_text(encoding="utf-8"))
+        except (YamlError, OSError, UnicodeDecodeError):
+            continue  # the loader reports it
+        for at, name in names_used(doc.data):
+            if name == "secrets":
+                problems.append(
+                    SyncProblem(
+                        team,
+                        _rel(file, workdir),
+                        doc.line_of(at),
+                        f"{format_path(at)}: team files may not use secrets: they are the "
+                        "operator's, for reflexes in alertreflex's own config",
+                    )
+                )
+
+
 def _tests(
     workdir: Path,
     snapshot: Snapshot,
@@ -228,10 +271,10 @@ def _combined(workdir: Path, owners: dict[str, str], head: str) -> str:
 
 def _guard(
     bundle: Bundle,
-    rules: dict[str, TeamRules],
     workdir: Path,
     promtool: str | None,
     revision: str,
+    operator_files: list[str],
 ) -> None:
     """Check the files exactly as they will be written: a mistake of the merge must
     not reach Prometheus or alertreflex either."""
@@ -247,9 +290,13 @@ def _guard(
     combined = out / "reflexes.yml"
     combined.write_text(bundle.reflexes, encoding="utf-8")
     try:
-        load_config(combined, params_models(load_action_types()), read_secrets=False)
+        load_config(
+            [combined, *operator_files], params_models(load_action_types()), read_secrets=False
+        )
     except ConfigError as exc:
-        problems += [SyncProblem(None, "(merged reflexes)", p.line, str(p)) for p in exc.problems]
+        for p in exc.problems:
+            message = _unprefixed(str(p), out).replace(str(combined), "(merged reflexes)")
+            problems.append(SyncProblem(None, "(merged reflexes)", p.line, message))
     if problems:
         raise InvalidRevision(revision, problems)
 

@@ -8,6 +8,7 @@ into a bare cache repository, and reads files from one commit, never a working t
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 TEAMS_DIR = "teams"
 MAX_FILE_SIZE = 4 * 1024 * 1024  # a rule or reflex file; more is a mistake or an attack
@@ -58,27 +60,32 @@ class GitSource:
         local = Path(repo).expanduser()
         self.repo = str(local.resolve()) if local.exists() else repo
         self.ref = ref
-        key = hashlib.sha256(self.repo.encode()).hexdigest()[:16]
+        # One cache per repository and ref: a pull request's --check on a branch must
+        # never move the ref that production delivers from.
+        key = hashlib.sha256(f"{self.repo}\0{ref or 'HEAD'}".encode()).hexdigest()[:16]
         self.cache = Path(cache_dir) / f"{key}.git"
 
     def describe(self) -> str:
-        return f"{self.repo} ({self.ref or 'HEAD'})"
+        return f"{_without_credentials(self.repo)} ({self.ref or 'HEAD'})"
 
     def fetch(self) -> str:
-        if not (self.cache / "HEAD").exists():
-            self.cache.mkdir(parents=True, exist_ok=True)
-            self._git("init", "--quiet", "--bare")
-        # One private ref, forced: a rewritten branch is followed, not refused.
-        self._git(
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--force",
-            "--",
-            self.repo,
-            f"{self.ref or 'HEAD'}:refs/alertreflex/sync",
-        )
-        return self._git("rev-parse", "--verify", "refs/alertreflex/sync^{commit}").strip()
+        self.cache.mkdir(parents=True, exist_ok=True)
+        # Two processes (a --watch and a push hook, or two CI jobs) may share the cache.
+        with (self.cache.parent / f"{self.cache.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (self.cache / "HEAD").exists():
+                self._git("init", "--quiet", "--bare")
+            # One private ref, forced: a rewritten branch is followed, not refused.
+            self._git(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--force",
+                "--",
+                self.repo,
+                f"{self.ref or 'HEAD'}:refs/alertreflex/sync",
+            )
+            return self._git("rev-parse", "--verify", "refs/alertreflex/sync^{commit}").strip()
 
     def read(self, revision: str) -> Snapshot:
         listing = self._git("ls-tree", "-r", "-z", "--full-tree", revision, "--", TEAMS_DIR)
@@ -125,5 +132,14 @@ class GitSource:
             raise SourceError(f"git {args[0]} took more than {GIT_TIMEOUT:g}s") from exc
         if done.returncode != 0:
             said = done.stderr.decode("utf-8", errors="replace").strip()
+            said = said.replace(self.repo, _without_credentials(self.repo))
             raise SourceError(f"git {args[0]} of {self.describe()} failed: {said}")
         return done.stdout
+
+
+def _without_credentials(repo: str) -> str:
+    """``https://user:token@host/x`` as ``https://host/x``: for headers, logs, answers."""
+    parts = urlsplit(repo)
+    if parts.scheme and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+    return repo

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from alertreflex.sync.build import Bundle, build
-from alertreflex.sync.deliver import write
+from alertreflex.sync.deliver import DeliveryError, write
 from alertreflex.sync.metrics import SyncMetrics
 from alertreflex.sync.problems import InvalidRevision
 from alertreflex.sync.promtool import PromtoolError
@@ -58,6 +58,7 @@ class Syncer:
         promtool: str | None = None,
         run_tests: bool = True,
         metrics: SyncMetrics | None = None,
+        operator_files: Callable[[], list[str]] | None = None,
     ) -> None:
         self.source = source
         self.rules_dir = Path(rules_dir)
@@ -67,6 +68,7 @@ class Syncer:
         self.promtool = promtool
         self.run_tests = run_tests
         self.metrics = metrics
+        self.operator_files = operator_files or list
         self.delivered = ""  # the revision every target confirmed
         self._invalid: SyncResult | None = None  # the last invalid revision's result
         self._last: SyncResult | None = None
@@ -125,6 +127,7 @@ class Syncer:
                     label=self.label,
                     promtool=self.promtool,
                     run_tests=self.run_tests,
+                    operator_files=self.operator_files(),
                 )
         except InvalidRevision as exc:
             return SyncResult(
@@ -152,22 +155,30 @@ class Syncer:
                 self._invalid = bundle
             return bundle
         try:
-            changed = write(bundle, self.rules_dir, self.reflexes_file)
-        except OSError as exc:
+            written = write(bundle, self.rules_dir, self.reflexes_file)
+        except (OSError, DeliveryError) as exc:
             return SyncResult("failed", revision, f"cannot write the files: {exc}")
-        confirmations = []
-        for target in self.targets:
+        changed = written.changed
+        confirmations: list[str] = []
+        for n, target in enumerate(self.targets):
             try:
                 confirmations.append(target.reload(bundle))
             except TargetError as exc:
-                # Not marked delivered: the next run reloads again.
+                # Put the last good files back, so that a restart of Prometheus or
+                # alertreflex does not meet files they refused, and have the targets
+                # that took the new ones read the old ones again. Not marked
+                # delivered: the next run tries again.
+                written.rollback()
+                for done in self.targets[: n + 1]:
+                    done.revert()
                 return SyncResult(
                     "failed",
                     revision,
-                    str(exc),
+                    f"{exc}; the previous files are back in place",
                     changed=changed,
                     confirmations=confirmations,
                     warnings=bundle.warnings,
+                    tests_passed=bundle.tests_passed,
                 )
         self.delivered = revision
         self._invalid = None

@@ -8,6 +8,7 @@ target verifies what it serves afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ class Target(Protocol):
 
     def reload(self, bundle: Bundle) -> str:
         """Reload and verify; return a one-line confirmation or raise TargetError."""
+        ...
+
+    def revert(self) -> None:
+        """Reload again after the files were put back; best effort, nothing verified."""
         ...
 
 
@@ -67,6 +72,10 @@ class PrometheusTarget:
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 raise TargetError(f"Prometheus: cannot read /api/v1/rules: {exc}") from exc
         return self._verify(bundle, served)
+
+    def revert(self) -> None:
+        with _client() as client, contextlib.suppress(TargetError):
+            _post_reload(client, self.url, "Prometheus", "")
 
     def _verify(self, bundle: Bundle, served: list[dict[str, Any]]) -> str:
         # Prometheus names a group's file as its rule_files glob found it, which may be
@@ -109,6 +118,12 @@ class AlertreflexTarget:
                 raise TargetError(f"alertreflex: unexpected reload answer: {exc}") from exc
         return verify_config(doc.get("config"), bundle, self.reflexes_file)
 
+    def revert(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        with _client() as client, contextlib.suppress(TargetError):
+            client.headers.update(headers)
+            _post_reload(client, self.url, "alertreflex", "")
+
 
 @dataclass
 class LocalAlertreflexTarget:
@@ -124,6 +139,9 @@ class LocalAlertreflexTarget:
         if problem is not None:
             raise TargetError(f"alertreflex refused the reload: {problem}")
         return verify_config(self.status().get("config"), bundle, self.reflexes_file)
+
+    def revert(self) -> None:
+        self.reload_config()
 
 
 def verify_config(config: Any, bundle: Bundle, reflexes_file: Path) -> str:

@@ -8,9 +8,12 @@ alertreflex's own config hops back onto the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import os
+import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,9 @@ class SyncService:
         self._settings: SyncSettings | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
+        # Its own thread: syncs queue there one at a time, and never take the default
+        # pool's threads that their own reload (and the webhook's store) needs.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync")
 
     @property
     def settings(self) -> SyncSettings | None:
@@ -76,7 +82,13 @@ class SyncService:
             promtool=find_promtool(s.promtool),
             run_tests=s.run_tests,
             metrics=self._metrics,
+            operator_files=lambda: self._operator_files(reflexes),
         )
+
+    def _operator_files(self, reflexes: Path) -> list[str]:
+        """The running config's files other than the one sync writes."""
+        mine = reflexes.resolve()
+        return [f for f in self.engine.config.files if Path(f).resolve() != mine]
 
     def _reload_from_thread(self) -> str | None:
         assert self._loop is not None
@@ -85,7 +97,11 @@ class SyncService:
             return await self._reload()
 
         future = asyncio.run_coroutine_threadsafe(reload(), self._loop)
-        problem: str | None = future.result(RELOAD_TIMEOUT)
+        try:
+            problem: str | None = future.result(RELOAD_TIMEOUT)
+        except TimeoutError:
+            future.cancel()
+            return f"the reload did not finish within {RELOAD_TIMEOUT:g}s"
         return problem
 
     async def run_once(self, *, force: bool = False) -> SyncResult:
@@ -93,8 +109,12 @@ class SyncService:
         try:
             syncer = self._current()
         except (SourceError, PromtoolError) as exc:
-            return SyncResult("failed", None, str(exc))
-        return await asyncio.to_thread(syncer.run_once, force=force)
+            self._metrics.record("failed", time.time(), "", "")
+            log.error("sync_failed", message=f"settings.sync: {exc}")
+            return SyncResult("failed", None, f"settings.sync: {exc}")
+        return await self._loop.run_in_executor(
+            self._thread, functools.partial(syncer.run_once, force=force)
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop_forever())
@@ -103,13 +123,17 @@ class SyncService:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
     async def _loop_forever(self) -> None:
         while True:
             settings = self.settings
             interval = settings.interval if settings is not None else 0.0
             if interval > 0:
-                await self.run_once()
+                try:
+                    await self.run_once()
+                except Exception:  # a bug must not end the interval sync for good
+                    log.exception("sync_crashed")
             # Re-read every few seconds: a reload may turn the interval on or change it.
             await asyncio.sleep(interval if interval > 0 else 5.0)
 
