@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -174,4 +175,40 @@ def test_the_installed_command(tree: Path) -> None:
         [str(BIN), "test-reflexes", "--help"], capture_output=True, text=True, check=False
     )
     assert helped.returncode == 0
-    assert "example:\n  alertreflex test-reflexes --config " in helped.stdout
+    assert "example:\n  alertreflex test-reflexes teams/warehouse/" in helped.stdout
+
+
+EXAMPLE_TEAMS = Path(__file__).resolve().parents[2] / "examples" / "ownership" / "teams"
+
+
+def test_in_a_team_repository_no_config_is_needed(tmp_path: Path) -> None:
+    """Without --config, the reflexes are the repository's teams/*, each owned by its
+    directory (no `team:` in the files), as `alertreflex sync` reads them."""
+    done = subprocess.run(
+        [str(BIN), "test-reflexes", str(EXAMPLE_TEAMS)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 4 test(s) in 2 file(s) passed" in done.stdout
+    # A reflex that claims another team fails as sync would refuse it.
+    repo = tmp_path / "teams"
+    shutil.copytree(EXAMPLE_TEAMS, repo)
+    f = repo / "payments" / "payments.reflexes.yml"
+    f.write_text(f.read_text().replace("team: payments", "team: warehouse"))
+    done = subprocess.run(
+        [str(BIN), "test-reflexes", str(repo / "payments")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "claims team 'warehouse', but this file is team 'payments''s" in done.stderr
+
+
+def test_outside_a_team_directory_config_is_required(tmp_path: Path) -> None:
+    f = tmp_path / "x.reflextests.yml"
+    f.write_text("tests: []\n")
+    done = subprocess.run(
+        [str(BIN), "test-reflexes", str(f)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "is not in a teams/<team>/ directory: give --config" in done.stderr

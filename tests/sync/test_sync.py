@@ -16,10 +16,10 @@ from alertreflex.actions.base import load_action_types, params_models
 from alertreflex.config.loader import load_config
 from alertreflex.sync.metrics import SyncMetrics
 from alertreflex.sync.promtool import find_promtool
-from alertreflex.sync.source import GitSource, SourceError
+from alertreflex.sync.source import GitSource, Snapshot, SourceError
 from alertreflex.sync.syncer import Syncer
 
-from .conftest import Repo
+from .conftest import EXAMPLE, Repo
 
 PROMTOOL = find_promtool()
 BIN = Path(sys.executable).parent / "alertreflex"
@@ -519,3 +519,40 @@ def test_sources_keep_credentials_out_and_refs_apart(tmp_path: Path) -> None:
         source.fetch()
     assert "s3cret-token" not in str(err.value)
     assert GitSource(url, "feature", tmp_path).cache != source.cache
+
+
+class MemorySource:
+    """Another origin of team files (as a Consul KV source would be): only fetch and
+    read; everything after is the sync's own."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.revision = 1
+
+    def describe(self) -> str:
+        return "memory"
+
+    def fetch(self) -> str:
+        return f"rev-{self.revision}"
+
+    def read(self, revision: str) -> Snapshot:
+        return Snapshot(revision=revision, files=dict(self.files), origin=self.describe())
+
+
+def test_the_source_seam_takes_any_origin(tmp_path: Path) -> None:
+    files = {
+        str(f.relative_to(EXAMPLE)): f.read_bytes()
+        for f in sorted((EXAMPLE / "teams").rglob("*"))
+        if f.is_file()
+    }
+    source = MemorySource(files)
+    syncer = Syncer(source, tmp_path / "rules", tmp_path / "teams.yml", [], promtool=PROMTOOL)
+    result = syncer.run_once()
+    assert (result.result, result.revision) == ("delivered", "rev-1")
+    assert "# source: memory" in (tmp_path / "teams.yml").read_text()
+    assert syncer.run_once().result == "unchanged"
+    source.files["teams/payments/payments.rules.yml"] = (
+        b"groups: [{name: x, rules: [{alert: A, expr: 'up =='}]}]\n"
+    )
+    source.revision = 2
+    assert syncer.run_once().result == "invalid"

@@ -27,14 +27,15 @@ def register(sub: Any) -> None:
         "test-reflexes",
         "Run reflex unit tests (*.reflextests.yml): which reflexes an alert must and must "
         "not trigger, and their rendered steps. Runs nothing.",
-        "alertreflex test-reflexes --config alertreflex.yml teams/warehouse/",
+        "alertreflex test-reflexes teams/warehouse/",
     )
     p.add_argument(
         "--config",
-        required=True,
         action="append",
         metavar="PATH",
-        help="the config: a file or a directory of them; may be repeated",
+        help="the config: a file or a directory of them; may be repeated. Default: "
+        "the *.reflexes.yml of the repository's teams/ the test files are in, each "
+        "reflex owned by its directory's team, as `alertreflex sync` reads them",
     )
     p.add_argument(
         "files",
@@ -57,6 +58,23 @@ def find_test_files(args: list[str]) -> list[Path]:
     return list(dict.fromkeys(out))  # a file named twice runs once
 
 
+def team_reflex_files(tests: list[Path]) -> dict[str, str] | str:
+    """Without --config: every reflex file of the ``teams/`` directory the tests sit
+    in, mapped to its team (as sync reads them), or why there is none."""
+    roots = set()
+    for f in tests:
+        teams = next((d for d in f.resolve().parents if d.name == "teams"), None)
+        if teams is None:
+            return f"{f} is not in a teams/<team>/ directory: give --config"
+        roots.add(teams)
+    owners = {}
+    for teams in sorted(roots):
+        for f in sorted(teams.rglob("*")):
+            if f.is_file() and f.name.endswith((".reflexes.yml", ".reflexes.yaml")):
+                owners[str(f)] = f.relative_to(teams).parts[0]
+    return owners
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here so that `alertreflex --help` and the other commands start fast.
     from alertreflex.actions.base import Action, load_action_types, params_models
@@ -68,14 +86,23 @@ def run(args: argparse.Namespace) -> int:
     )
 
     types = load_action_types()
-    try:
-        cfg = load_config(args.config, params_models(types), read_secrets=False)
-    except ConfigError as exc:
-        print(f"invalid config:\n{exc}", file=sys.stderr)
-        return 2
     files = find_test_files(args.files)
     if not files:
         print("alertreflex test-reflexes: no test files found", file=sys.stderr)
+        return 2
+    owners: dict[str, str] = {}
+    paths: list[str] = args.config or []
+    if not paths:
+        found = team_reflex_files(files)
+        if isinstance(found, str):
+            print(f"alertreflex test-reflexes: {found}", file=sys.stderr)
+            return 2
+        owners = found
+        paths = sorted(owners)
+    try:
+        cfg = load_config(paths, params_models(types), read_secrets=False, owners=owners)
+    except ConfigError as exc:
+        print(f"invalid config:\n{exc}", file=sys.stderr)
         return 2
     loaded: list[ReflexTestFile] = []
     invalid: dict[str, ReflexTestFileError] = {}
