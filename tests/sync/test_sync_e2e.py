@@ -166,7 +166,22 @@ def test_push_hook_syncs_a_running_alertreflex(stack: Stack, repo: Repo, tmp_pat
     bad_token = {"Authorization": "Bearer nope"}
     assert httpx.post(hook, headers=bad_token, timeout=5).status_code == 401
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    resp = httpx.post(hook, headers=auth, timeout=60)
+    # As a git host calls it: answered at once, the sync runs behind.
+    resp = httpx.post(hook, headers=auth, timeout=5)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["status"] == "accepted"
+    wait_for(lambda: "warehouse-pizza" in dep.reflex_names(), 60, "the hook's sync")
+    wait_for(
+        lambda: (
+            "alertreflex_sync_last_run_successful 1.0"
+            in httpx.get(f"{dep.alertreflex.url}/metrics", timeout=5).text
+        ),
+        10,
+        "the sync metrics",
+    )
+    # ?wait=1: the answer is the run's result.
+    hook += "?wait=1"
+    resp = httpx.post(f"{hook}&force=1", headers=auth, timeout=60)
     assert resp.status_code == 200, resp.text
     doc = resp.json()
     assert doc["result"] == "delivered"
@@ -254,7 +269,7 @@ reflexes:
 """
     dep = Deployment(stack, tmp_path, settings)
     resp = httpx.post(
-        f"{dep.alertreflex.url}/api/v1/sync",
+        f"{dep.alertreflex.url}/api/v1/sync?wait=1",
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=60,
     )

@@ -251,12 +251,14 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/sync": {
                 "post": {
-                    "summary": "Run settings.sync now (a git host's push hook); ?force=1 "
-                    "delivers even an unchanged commit",
+                    "summary": "Run settings.sync now (a git host's push hook): 202 at "
+                    "once; ?wait=1 answers with the result; ?force=1 delivers even an "
+                    "unchanged commit",
                     "security": [{"bearer": []}],
                     "parameters": [{"name": "force", "in": "query", "schema": {"type": "string"}}],
                     "responses": {
-                        "200": _json({"type": "object"}, "Delivered, or nothing new"),
+                        "200": _json({"type": "object"}, "Delivered, or nothing new (?wait=1)"),
+                        "202": _json({"type": "object"}, "Started; the result goes to the log"),
                         "401": _json(err, "Missing or wrong bearer token"),
                         "404": _json(err, "settings.sync with a token_file is not configured"),
                         "422": _json({"type": "object"}, "The commit is invalid: problems"),

@@ -8,7 +8,6 @@ alertreflex's own config hops back onto the event loop.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hmac
 import os
 import time
@@ -52,6 +51,8 @@ class SyncService:
         # Its own thread: syncs queue there one at a time, and never take the default
         # pool's threads that their own reload (and the webhook's store) needs.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync")
+        self._queued = False  # a hook's sync waits for the thread
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def settings(self) -> SyncSettings | None:
@@ -104,17 +105,28 @@ class SyncService:
             return f"the reload did not finish within {RELOAD_TIMEOUT:g}s"
         return problem
 
-    async def run_once(self, *, force: bool = False) -> SyncResult:
+    async def run_once(
+        self, *, force: bool = False, started: Callable[[], None] | None = None
+    ) -> SyncResult:
+        """One sync on the sync thread; ``started`` is called (on the loop) when it
+        leaves the queue."""
         self._loop = asyncio.get_running_loop()
         try:
             syncer = self._current()
         except (SourceError, PromtoolError) as exc:
             self._metrics.record("failed", time.time(), "", "")
             log.error("sync_failed", message=f"settings.sync: {exc}")
+            if started is not None:
+                started()
             return SyncResult("failed", None, f"settings.sync: {exc}")
-        return await self._loop.run_in_executor(
-            self._thread, functools.partial(syncer.run_once, force=force)
-        )
+        loop = self._loop
+
+        def run() -> SyncResult:
+            if started is not None:
+                loop.call_soon_threadsafe(started)
+            return syncer.run_once(force=force)
+
+        return await loop.run_in_executor(self._thread, run)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop_forever())
@@ -152,5 +164,28 @@ class SyncService:
         if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             return json_error(401, "POST /api/v1/sync needs Authorization: Bearer <token>")
         force = request.query.get("force", "") in ("1", "true")
-        result = await self.run_once(force=force)
-        return web.json_response(result.to_json(), status=STATUS[result.result])
+        if request.query.get("wait", "") in ("1", "true"):
+            result = await self.run_once(force=force)
+            return web.json_response(result.to_json(), status=STATUS[result.result])
+        # A git host waits a few seconds for its hook; a fetch and all the checks may
+        # take longer. Answer at once; hooks that arrive while one waits its turn
+        # join it (it fetches the newest commit anyway).
+        if not self._queued:
+            self._queued = True
+            task = asyncio.create_task(self._in_background(force))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            message = "sync started: its result goes to the log and alertreflex_sync_* metrics"
+        else:
+            message = "a sync is already waiting to start: it will fetch this push too"
+        return web.json_response({"status": "accepted", "message": message}, status=202)
+
+    async def _in_background(self, force: bool) -> None:
+        try:
+            await self.run_once(force=force, started=self._clear_queued)
+        except Exception:
+            log.exception("sync_crashed")
+            self._queued = False
+
+    def _clear_queued(self) -> None:
+        self._queued = False
