@@ -256,3 +256,42 @@ def test_to_json(cfg: Config, actions: dict[str, Action[Any]]) -> None:
         k: v for k, v in doc["checks"][-1].items() if k != "text"
     }
     assert doc["steps"][0]["describe"] == "exec systemctl restart worker-3"
+
+
+def test_run_time_brakes_are_stated(tmp_path: Path) -> None:
+    """delay, storm guard and circuit breaker depend on what happens at run time:
+    explained as notes, without changing the verdict."""
+    path = tmp_path / "c.yml"
+    path.write_text(
+        """\
+reflexes:
+  - name: careful
+    team: t
+    match: ['alertname="A"']
+    delay: 30s
+    storm_guard: {max_runs: 3, window: 10m}
+    max_failures: 4
+    on_firing: [{exec: {command: ["true"]}}]
+    on_resolved: [{exec: {command: ["true"]}}]
+"""
+    )
+    cfg = load_config(path, params_models(load_action_types()), read_secrets=False)
+    labels = {"alertname": "A", "team": "t"}
+    n = note(labels)
+    (firing,) = explain_alert(cfg, n.alerts[0], n, at=TUESDAY_10)
+    notes = {c.check: (c.status, c.text) for c in firing.checks if c.status is Status.INFO}
+    assert notes == {
+        "delay": (
+            Status.INFO,
+            "delay 30s: the firing steps run only if the alert still fires then",
+        ),
+        "storm_guard": (
+            Status.INFO,
+            "storm guard: at most 3 firing runs per 10m (the current window is not checked here)",
+        ),
+        "breaker": (Status.INFO, "circuit breaker: disables itself after 4 failed runs in a row"),
+    }
+    assert firing.outcome is Outcome.RUNS
+    resolved = note(labels, "resolved")
+    (exp,) = explain_alert(cfg, resolved.alerts[0], resolved, at=TUESDAY_10)
+    assert [c.check for c in exp.checks if c.status is Status.INFO] == ["breaker"]

@@ -230,6 +230,28 @@ def cooldown_check(
     return Check("cooldown", Status.OK, text), False
 
 
+def policy_notes(reflex: Reflex, trigger: Trigger) -> list[Check]:
+    """The brakes that depend on what happens at run time, stated, not decided."""
+    notes = []
+    if trigger is Trigger.FIRING and reflex.delay > 0:
+        text = (
+            f"delay {format_duration(reflex.delay)}: the firing steps run only if the "
+            "alert still fires then"
+        )
+        notes.append(Check("delay", Status.INFO, text))
+    if trigger is Trigger.FIRING and reflex.storm_guard is not None:
+        g = reflex.storm_guard
+        text = (
+            f"storm guard: at most {g.max_runs} firing runs per "
+            f"{format_duration(g.window)} (the current window is not checked here)"
+        )
+        notes.append(Check("storm_guard", Status.INFO, text))
+    if reflex.max_failures:
+        text = f"circuit breaker: disables itself after {reflex.max_failures} failed runs in a row"
+        notes.append(Check("breaker", Status.INFO, text))
+    return notes
+
+
 def _rfc3339(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -262,6 +284,7 @@ def explain_reflex(
     else:
         checks.append(Check("time", Status.NOT_APPLICABLE, "time: windows limit firing runs only"))
         checks.append(Check("cooldown", Status.NOT_APPLICABLE, "cooldown: limits firing runs only"))
+    checks += policy_notes(reflex, trigger)
     if reflex.dry_run:
         text = "dry_run: the run records its rendered steps and executes nothing"
         checks.append(Check("dry_run", Status.INFO, text))
