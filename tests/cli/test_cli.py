@@ -539,8 +539,9 @@ reflexes:
     (doc,) = json.loads(after.stdout)
     (pizza,) = doc["reflexes"]
     assert pizza["outcome"] == "runs"
-    assert pizza["checks"][-1]["status"] == "ok"
-    assert pizza["checks"][-1]["text"].endswith("(2h ago); over")
+    cooldown = next(c for c in pizza["checks"] if c["check"] == "cooldown")
+    assert cooldown["status"] == "ok"
+    assert cooldown["text"].endswith("(2h ago); over")
 
 
 def test_explain_url_that_cannot_be_reached(tmp_path: Path) -> None:
@@ -558,4 +559,4 @@ def test_explain_url_that_cannot_be_reached(tmp_path: Path) -> None:
         CLOSED_URL,
     )
     assert r.returncode == 2
-    assert f"cannot read the runs of {CLOSED_URL}" in r.stderr
+    assert f"cannot read runs and controls of {CLOSED_URL}" in r.stderr

@@ -204,3 +204,40 @@ reflexes:
     fire(srv, "A", 9)
     srv.wait_runs(3, states=("failed",))  # runs again (and fails again: one, not yet two)
     assert httpx.get(f"{srv.url}/api/v1/controls", timeout=5).json()["controls"] == []
+
+
+def test_explain_shows_the_live_brakes(make_server: Any) -> None:
+    """`test --explain --url` says which reflex a pause or disable holds, as the
+    runner words it."""
+    srv = make_server(CONFIG.replace('alertname="B"', 'alertname="A"'))
+    assert cli(srv, "pause", "--reflex", "echo-a", "--reason", "noisy").returncode == 0
+
+    def explain() -> str:
+        done = subprocess.run(
+            [
+                str(BIN),
+                "test",
+                "--config",
+                str(srv.config),
+                "--labels",
+                '{alertname="A",team="t"}',
+                "--explain",
+                "--url",
+                srv.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    out = explain()
+    assert "echo-a  SKIPPED: reflex disabled by ann: noisy" in out
+    assert "FAIL  reflex disabled by ann: noisy" in out
+    assert "echo-b  RUNS" in out
+    assert "ok    brakes: not paused, not disabled" in out
+    assert "1 run, 1 held by a pause or disable" in out
+    assert cli(srv, "pause", "--reason", "freeze").returncode == 0
+    out = explain()
+    assert "echo-b  SKIPPED: paused by ann: freeze" in out

@@ -24,7 +24,12 @@ if TYPE_CHECKING:
     from alertreflex.actions.base import Action
     from alertreflex.config.loader import Config
     from alertreflex.core.models import AlertIn, NotificationIn
-    from alertreflex.engine.explain import Explanation, LastFiring, LastFiringLookup
+    from alertreflex.engine.explain import (
+        Explanation,
+        HeldLookup,
+        LastFiring,
+        LastFiringLookup,
+    )
 
 # The most runs one request to /api/v1/runs may ask for (web/api.py's MAX_LIMIT).
 RUNS_PAGE = 1000
@@ -159,17 +164,25 @@ def explain(
     try:
         with httpx.Client(timeout=10) as client:
             lookup = _runs_api(client, base) if base else None
+            held_by = _controls_api(client, base) if base else None
             explained = [
                 (
                     a,
                     explain_alert(
-                        cfg, a, n, at=at, trigger=trigger, renderer=renderer, lookup=lookup
+                        cfg,
+                        a,
+                        n,
+                        at=at,
+                        trigger=trigger,
+                        renderer=renderer,
+                        lookup=lookup,
+                        held_by=held_by,
                     ),
                 )
                 for a in n.alerts
             ]
     except (httpx.HTTPError, RunsApiError) as exc:
-        print(f"alertreflex test: cannot read the runs of {base}: {exc}", file=sys.stderr)
+        print(f"alertreflex test: cannot read runs and controls of {base}: {exc}", file=sys.stderr)
         return 2
     if args.json:
         doc = [_alert_json(a, at, exps) for a, exps in explained]
@@ -186,7 +199,36 @@ def explain(
 
 
 class RunsApiError(Exception):
-    """The runs API answered, but not with runs."""
+    """The runs or controls API answered, but not with what it serves."""
+
+
+def _controls_api(client: httpx.Client, base: str) -> HeldLookup:
+    """The brakes in force in a running alertreflex, worded as its runner words them."""
+    from alertreflex.engine import controls
+    from alertreflex.store.base import GLOBAL, Control
+
+    resp = client.get(f"{base}/api/v1/controls")
+    if resp.status_code != 200:
+        raise RunsApiError(f"GET {resp.url}: {resp.status_code}")
+    try:
+        held = {
+            (GLOBAL if c["scope"] == "global" else c["scope"]): Control(
+                scope=GLOBAL if c["scope"] == "global" else c["scope"],
+                kind=c["kind"],
+                reason=c["reason"],
+                by=c["by"],
+                since=c["since"],
+            )
+            for c in resp.json()["controls"]
+        }
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunsApiError(f"GET {resp.url}: unexpected answer: {exc}") from None
+
+    def why(reflex: str) -> str | None:
+        control = held.get(GLOBAL) or held.get(reflex)
+        return controls.why(control) if control is not None else None
+
+    return why
 
 
 def _runs_api(client: httpx.Client, base: str) -> LastFiringLookup:
@@ -237,6 +279,7 @@ HEADLINES = {
     "not_owned": "NO MATCH",
     "no_match": "NO MATCH",
     "no_steps": "NOTHING TO RUN",
+    "held": "SKIPPED: held",
     "dry_run": "DRY RUN: steps rendered, nothing executed",
     "outside_time": "SKIPPED",
     "cooldown": "SKIPPED: in cooldown",
@@ -245,6 +288,7 @@ HEADLINES = {
 SUMMARY = {
     "runs": "run",
     "dry_run": "dry run",
+    "held": "held by a pause or disable",
     "outside_time": "skipped by a time window",
     "cooldown": "skipped by the cooldown",
     "no_steps": "with nothing to run",
@@ -258,6 +302,8 @@ def _headline(e: Explanation) -> str:
     head = HEADLINES[outcome]
     if outcome == "runs" and e.in_cooldown is None:
         head += " unless in cooldown"
+    elif outcome == "held":
+        head = f"SKIPPED: {e.held}"
     elif outcome == "outside_time":
         head += f": {e.outside_time}"
     elif outcome == "no_steps":

@@ -41,6 +41,7 @@ class Outcome(enum.StrEnum):
     NOT_OWNED = "not_owned"  # the alert belongs to another team (or none)
     NO_MATCH = "no_match"
     NO_STEPS = "no_steps"  # matches, but has no steps for this trigger: no run
+    HELD = "held"  # paused, or the reflex disabled (by an operator or its breaker)
     DRY_RUN = "dry_run"  # a run that renders its steps and executes nothing
     OUTSIDE_TIME = "outside_time"  # a firing run skipped by its time window
     COOLDOWN = "cooldown"  # a firing run skipped by its cooldown
@@ -68,6 +69,10 @@ class LastFiring:
 # Looks up the last started firing run of a reflex by name (None: there is none).
 LastFiringLookup = Callable[[str], LastFiring | None]
 
+# What holds a reflex in a running alertreflex (a pause or disable), as the runner
+# words it in its skip reason; None: nothing.
+HeldLookup = Callable[[str], str | None]
+
 
 @dataclass
 class Explanation:
@@ -82,6 +87,7 @@ class Explanation:
     outside_time: str | None  # the runner's skip reason, for firing runs
     in_cooldown: bool | None  # None: not known (offline)
     steps: list[dict[str, Any]] | None = None  # rendered, for reflexes that match
+    held: str | None = None  # the pause or disable that skips this run
 
     @property
     def has_steps(self) -> bool:
@@ -102,6 +108,8 @@ class Explanation:
             return Outcome.NO_MATCH
         if not self.has_steps:
             return Outcome.NO_STEPS
+        if self.held is not None:  # checked before anything else at run time
+            return Outcome.HELD
         if self.reflex.dry_run:  # the runner checks it first, even outside the window
             return Outcome.DRY_RUN
         if self.outside_time is not None:
@@ -127,6 +135,8 @@ class Explanation:
             return "not matched: " + ("; ".join(failing) or "the index says no")
         if not self.has_steps:
             return f"it matches but has no {self.trigger} steps, so no run is created"
+        if self.held is not None:
+            return self.held
         if self.outside_time is not None:
             return f"{self.outside_time} at {self.at.isoformat()}"
         return ""
@@ -265,6 +275,7 @@ def explain_reflex(
     label: str,
     at: datetime,
     lookup: LastFiringLookup | None = None,
+    held_by: HeldLookup | None = None,
 ) -> Explanation:
     """Every check of one reflex; ``matched`` is the index's verdict for the alert."""
     labels = alert.labels
@@ -284,6 +295,9 @@ def explain_reflex(
     else:
         checks.append(Check("time", Status.NOT_APPLICABLE, "time: windows limit firing runs only"))
         checks.append(Check("cooldown", Status.NOT_APPLICABLE, "cooldown: limits firing runs only"))
+    held = _held_check(reflex, trigger, held_by)
+    if held is not None:
+        checks.append(held)
     checks += policy_notes(reflex, trigger)
     if reflex.dry_run:
         text = "dry_run: the run records its rendered steps and executes nothing"
@@ -299,7 +313,19 @@ def explain_reflex(
         checks=checks,
         outside_time=outside,
         in_cooldown=in_cooldown,
+        held=held.text if held is not None and held.status is Status.FAIL else None,
     )
+
+
+def _held_check(reflex: Reflex, trigger: Trigger, held_by: HeldLookup | None) -> Check | None:
+    if held_by is None:
+        return None
+    why = held_by(reflex.name)
+    if why is None:
+        return Check("brakes", Status.OK, "brakes: not paused, not disabled")
+    if trigger is Trigger.FIRING or not reflex.undo_steps:
+        return Check("brakes", Status.FAIL, why)
+    return Check("brakes", Status.INFO, f"{why}: only its restore steps run")
 
 
 def explain_alert(
@@ -311,6 +337,7 @@ def explain_alert(
     trigger: Trigger | None = None,
     renderer: StepRenderer | None = None,
     lookup: LastFiringLookup | None = None,
+    held_by: HeldLookup | None = None,
 ) -> list[Explanation]:
     """An explanation for every configured reflex, in config order.
 
@@ -330,6 +357,7 @@ def explain_alert(
             label=cfg.settings.ownership_label,
             at=at,
             lookup=lookup,
+            held_by=held_by,
         )
         if renderer is not None and exp.matched:
             exp.steps = renderer.render(reflex, alert, n, trig)
