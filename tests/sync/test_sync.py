@@ -556,3 +556,19 @@ def test_the_source_seam_takes_any_origin(tmp_path: Path) -> None:
     )
     source.revision = 2
     assert syncer.run_once().result == "invalid"
+
+
+def test_symbolic_links_and_huge_files_are_refused(repo: Repo, tmp_path: Path) -> None:
+    (repo.path / "teams/payments/link.rules.yml").symlink_to("/etc/passwd")
+    repo.commit("a link")
+    result = make_syncer(repo, tmp_path / "out").run_once()
+    assert result.result == "failed"
+    assert "teams/payments/link.rules.yml is a symbolic link" in result.message
+    repo.remove("teams/payments/link.rules.yml")
+    repo.write("teams/payments/huge.rules.yml", "# " + "x" * (4 * 1024 * 1024) + "\n")
+    repo.commit("a huge file")
+    result = make_syncer(repo, tmp_path / "out").run_once()
+    assert result.result == "failed"
+    assert "teams/payments/huge.rules.yml is 4194307 bytes: team files are limited to 4 MiB" in (
+        result.message
+    )

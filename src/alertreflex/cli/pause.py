@@ -8,7 +8,7 @@ import socket
 import sys
 from typing import Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import add_command, api_error
 from alertreflex.defaults import DEFAULT_LISTEN
 
 
@@ -55,11 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"alertreflex: cannot reach {url}: {exc}", file=sys.stderr)
         return 2
     if resp.status_code != 200:
-        try:
-            said = resp.json().get("error", resp.text)
-        except ValueError:
-            said = resp.text
-        print(f"alertreflex: {url}: HTTP {resp.status_code}: {said}", file=sys.stderr)
+        print(f"alertreflex: {url}: HTTP {resp.status_code}: {api_error(resp)}", file=sys.stderr)
         return 1
     what = f"reflex {args.reflex}" if args.reflex else "alertreflex"
     if args.pause:

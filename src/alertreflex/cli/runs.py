@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import add_command, api_error
 from alertreflex.defaults import DEFAULT_LISTEN
 
 
@@ -115,11 +115,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"alertreflex runs: cannot reach {base}: {exc}", file=sys.stderr)
         return 2
     if resp.status_code != 200:
-        try:
-            message = resp.json().get("error", resp.text)
-        except ValueError:
-            message = resp.text
-        print(f"alertreflex runs: {resp.status_code}: {message}", file=sys.stderr)
+        print(f"alertreflex runs: {resp.status_code}: {api_error(resp)}", file=sys.stderr)
         return 1
     data = resp.json()
     if args.json:

@@ -180,7 +180,5 @@ def _watch(syncer: Syncer, interval: float, metrics_listen: str | None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.is_set():
-        syncer.run_once()
-        stop.wait(interval)
+    syncer.watch(interval, stop)
     return 0

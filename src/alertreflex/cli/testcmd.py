@@ -211,16 +211,7 @@ def _controls_api(client: httpx.Client, base: str) -> HeldLookup:
     if resp.status_code != 200:
         raise RunsApiError(f"GET {resp.url}: {resp.status_code}")
     try:
-        held = {
-            (GLOBAL if c["scope"] == "global" else c["scope"]): Control(
-                scope=GLOBAL if c["scope"] == "global" else c["scope"],
-                kind=c["kind"],
-                reason=c["reason"],
-                by=c["by"],
-                since=c["since"],
-            )
-            for c in resp.json()["controls"]
-        }
+        held = {c.scope: c for c in map(Control.from_json, resp.json()["controls"])}
     except (ValueError, KeyError, TypeError) as exc:
         raise RunsApiError(f"GET {resp.url}: unexpected answer: {exc}") from None
 

@@ -29,7 +29,7 @@ from alertreflex.core.index import ReflexIndex
 from alertreflex.core.matchers import Matcher, MatcherError, MatchOp, parse_matcher, parse_matchers
 from alertreflex.core.models import Trigger
 from alertreflex.core.paths import Path, format_path
-from alertreflex.core.templates import TemplateError, TemplateTree
+from alertreflex.core.templates import TemplateError, TemplateTree, names_used
 from alertreflex.core.timeintervals import NamedTimeInterval
 
 
@@ -321,6 +321,19 @@ class _Loader:
                         f"reflex {raw.get('name')!r} claims team {claimed!r}, but this file "
                         f"is team {owner!r}'s: a team may only define its own reflexes",
                     )
+                    continue
+                # Secrets are the operator's: a team's reflex that could name one could
+                # send it anywhere.
+                leaks = [p for p, used in names_used(raw) if used == "secrets"]
+                for path in leaks:
+                    self._problem(
+                        name,
+                        doc,
+                        (*at, *path),
+                        "team files may not use secrets: they are the operator's, for "
+                        "reflexes in alertreflex's own config",
+                    )
+                if leaks:
                     continue
             try:
                 rc = ReflexConfig.model_validate(raw)

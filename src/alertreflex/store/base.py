@@ -171,6 +171,18 @@ class Control:
     by: str
     since: float
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Control:
+        """The inverse of to_json (``alertreflex test --explain --url`` reads them)."""
+        scope = doc["scope"]
+        return cls(
+            scope=GLOBAL if scope == "global" else scope,
+            kind=doc["kind"],
+            reason=doc["reason"],
+            by=doc["by"],
+            since=doc["since"],
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "scope": self.scope or "global",

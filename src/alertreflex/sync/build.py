@@ -21,10 +21,7 @@ from typing import Any
 import yaml
 
 from alertreflex.actions.base import Action, load_action_types, params_models
-from alertreflex.config.loader import ConfigError, load_config
-from alertreflex.config.yamlfile import YamlError, load_yaml
-from alertreflex.core.paths import format_path
-from alertreflex.core.templates import names_used
+from alertreflex.config.loader import Config, ConfigError, load_config
 from alertreflex.engine.reflextests import (
     ReflexTestFileError,
     load_reflex_tests,
@@ -52,7 +49,6 @@ class Bundle:
     """A valid revision, ready to write: one rule file per team and one reflexes file."""
 
     revision: str
-    origin: str
     rules: dict[str, str]  # team -> rule file text
     groups: dict[str, dict[str, int]]  # team -> group -> number of rules
     reflexes: str  # the combined reflexes file
@@ -107,7 +103,6 @@ def build(
     for tr in rules.values():
         problems += tr.problems
     owners = {str(workdir / p): team for team, ps in files["reflexes"].items() for p in ps}
-    _no_secrets(workdir, owners, problems)
     cfg, actions = _reflexes(workdir, owners, label, problems)
     tests_passed = 0
     if cfg is not None and run_tests:
@@ -118,7 +113,6 @@ def build(
     head = header(snapshot)
     bundle = Bundle(
         revision=snapshot.revision,
-        origin=snapshot.origin,
         rules={team: render(team, tr.groups, head) for team, tr in rules.items()},
         groups={team: tr.summary() for team, tr in rules.items()},
         reflexes=_combined(workdir, owners, head),
@@ -174,7 +168,7 @@ def _classify(
 
 def _reflexes(
     workdir: Path, owners: dict[str, str], label: str, problems: list[SyncProblem]
-) -> tuple[Any, dict[str, Action[Any]]]:
+) -> tuple[Config | None, dict[str, Action[Any]]]:
     types = load_action_types()
     actions: dict[str, Action[Any]] = {name: cls() for name, cls in types.items()}
     try:
@@ -191,32 +185,11 @@ def _reflexes(
     return replace(cfg, settings=settings), actions
 
 
-def _no_secrets(workdir: Path, owners: dict[str, str], problems: list[SyncProblem]) -> None:
-    """Secrets are the operator's, for the operator's reflexes: a team's reflex that
-    could name any of them could send it anywhere."""
-    for file, team in sorted(owners.items()):
-        try:
-            doc = load_yaml(Path(file).read_text(encoding="utf-8"))
-        except (YamlError, OSError, UnicodeDecodeError):
-            continue  # the loader reports it
-        for at, name in names_used(doc.data):
-            if name == "secrets":
-                problems.append(
-                    SyncProblem(
-                        team,
-                        _rel(file, workdir),
-                        doc.line_of(at),
-                        f"{format_path(at)}: team files may not use secrets: they are the "
-                        "operator's, for reflexes in alertreflex's own config",
-                    )
-                )
-
-
 def _tests(
     workdir: Path,
     snapshot: Snapshot,
     tests: dict[str, list[Any]],
-    cfg: Any,
+    cfg: Config,
     actions: dict[str, Action[Any]],
     problems: list[SyncProblem],
 ) -> int:

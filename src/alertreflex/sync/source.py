@@ -88,24 +88,22 @@ class GitSource:
             return self._git("rev-parse", "--verify", "refs/alertreflex/sync^{commit}").strip()
 
     def read(self, revision: str) -> Snapshot:
-        listing = self._git("ls-tree", "-r", "-z", "--full-tree", revision, "--", TEAMS_DIR)
-        blobs: dict[str, str] = {}
+        # -l lists each blob's size, so oversized files are refused before reading.
+        listing = self._git("ls-tree", "-r", "-l", "-z", "--full-tree", revision, "--", TEAMS_DIR)
+        files: dict[str, bytes] = {}
         for entry in filter(None, listing.split("\0")):
             meta, path = entry.split("\t", 1)
-            mode, kind, obj = meta.split(" ")
+            mode, kind, obj, size = meta.split()
             if kind != "blob":
                 continue  # submodules: nothing to read
             if mode == "120000":
                 raise SourceError(f"{path} is a symbolic link: team files must be regular files")
-            blobs[path] = obj
-        files = {path: self._blob(path, obj) for path, obj in sorted(blobs.items())}
-        return Snapshot(revision=revision, files=files, origin=self.describe())
-
-    def _blob(self, path: str, obj: str) -> bytes:
-        size = int(self._git("cat-file", "-s", obj))
-        if size > MAX_FILE_SIZE:
-            raise SourceError(f"{path} is {size} bytes: team files are limited to 4 MiB")
-        return self._git_bytes("cat-file", "blob", obj)
+            if int(size) > MAX_FILE_SIZE:
+                raise SourceError(f"{path} is {size} bytes: team files are limited to 4 MiB")
+            files[path] = self._git_bytes("cat-file", "blob", obj)
+        return Snapshot(
+            revision=revision, files=dict(sorted(files.items())), origin=self.describe()
+        )
 
     def _git(self, *args: str) -> str:
         return self._git_bytes(*args).decode("utf-8", errors="replace")
