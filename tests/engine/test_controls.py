@@ -128,8 +128,12 @@ def test_bad_requests_are_refused(make_server: Any) -> None:
         resp = httpx.post(f"{srv.url}/api/v1/pause", json=body, timeout=5)
         assert resp.status_code == 400, body
         assert message in resp.json()["error"], body
-    resp = httpx.post(f"{srv.url}/api/v1/pause", content=b"{", timeout=5)
+    json_type = {"Content-Type": "application/json"}
+    resp = httpx.post(f"{srv.url}/api/v1/pause", content=b"{", headers=json_type, timeout=5)
     assert resp.status_code == 400
+    # Only JSON: a cross-site HTML form (text/plain, form-encoded) cannot send it.
+    resp = httpx.post(f"{srv.url}/api/v1/pause", content=b'{"reason": "x"}', timeout=5)
+    assert resp.status_code == 415
     assert httpx.get(f"{srv.url}/api/v1/controls", timeout=5).json()["paused"] is False
     assert httpx.get(f"{srv.url}/api/v1/audit", timeout=5).json()["audit"] == []
     done = subprocess.run(

@@ -271,6 +271,9 @@ reflexes:
     delay: 30s
     storm_guard: {max_runs: 3, window: 10m}
     max_failures: 4
+    approval: required
+    approval_timeout: 20m
+    cancel_on_resolve: true
     on_firing: [{exec: {command: ["true"]}}]
     on_resolved: [{exec: {command: ["true"]}}]
 """
@@ -290,6 +293,11 @@ reflexes:
             "storm guard: at most 3 firing runs per 10m (the current window is not checked here)",
         ),
         "breaker": (Status.INFO, "circuit breaker: disables itself after 4 failed runs in a row"),
+        "approval": (
+            Status.INFO,
+            "approval required: the run waits for an operator, and expires after 20m",
+        ),
+        "cancel_on_resolve": (Status.INFO, "cancelled if the alert resolves meanwhile"),
     }
     assert firing.outcome is Outcome.RUNS
     resolved = note(labels, "resolved")

@@ -40,6 +40,7 @@ class StepOutcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"  # set by the runner (cancel_on_resolve), never by an action
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,3 +28,13 @@ def api_error(resp: httpx.Response) -> str:
     except ValueError:
         return resp.text
     return str(doc.get("error", resp.text)) if isinstance(doc, dict) else resp.text
+
+
+TOKEN_ENV = "ALERTREFLEX_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+
+def auth_headers() -> dict[str, str]:
+    """Credentials for a server with settings.auth: a bearer token from the
+    environment (kept out of argv, where ps would show it)."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}

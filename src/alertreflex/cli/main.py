@@ -10,7 +10,9 @@ from alertreflex import __version__
 from alertreflex.cli import (
     check,
     convert_rules,
+    decide,
     demo,
+    hash_password,
     pause,
     runs,
     serve,
@@ -35,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         test_reflexes,
         runs,
         pause,
+        decide,
+        hash_password,
         sync,
         convert_rules,
         demo,

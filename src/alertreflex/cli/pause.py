@@ -8,7 +8,7 @@ import socket
 import sys
 from typing import Any
 
-from alertreflex.cli._common import add_command, api_error
+from alertreflex.cli._common import TOKEN_ENV, add_command, api_error, auth_headers
 from alertreflex.defaults import DEFAULT_LISTEN
 
 
@@ -35,7 +35,10 @@ def register(sub: Any) -> None:
             default=f"http://{DEFAULT_LISTEN}",
             help=f"alertreflex base URL (default http://{DEFAULT_LISTEN})",
         )
-        p.add_argument("--by", help="who is acting (default: USER@HOST)")
+        p.add_argument(
+            "--by",
+            help=f"who is acting (default: USER@HOST; with auth, the ${TOKEN_ENV} user)",
+        )
         p.set_defaults(func=run, pause=name == "pause")
 
 
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         body["reflex"] = args.reflex
     url = f"{args.url.rstrip('/')}/api/v1/{'pause' if args.pause else 'resume'}"
     try:
-        resp = httpx.post(url, json=body, timeout=10, trust_env=False)
+        resp = httpx.post(url, json=body, headers=auth_headers(), timeout=10, trust_env=False)
     except httpx.HTTPError as exc:
         print(f"alertreflex: cannot reach {url}: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from alertreflex.cli._common import add_command, api_error
+from alertreflex.cli._common import add_command, api_error, auth_headers
 from alertreflex.defaults import DEFAULT_LISTEN
 
 
@@ -27,8 +27,8 @@ def register(sub: Any) -> None:
     p.add_argument("--reflex", help="only runs of this reflex")
     p.add_argument(
         "--state",
-        help="only runs in this state (queued, running, succeeded, "
-        "failed, timed_out, skipped, interrupted)",
+        help="only runs in this state (queued, running, succeeded, failed, timed_out, "
+        "skipped, interrupted, awaiting_approval, rejected, expired, cancelled)",
     )
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--show", metavar="RUN_ID", help="print one run in full")
@@ -77,6 +77,15 @@ def show(r: dict[str, Any], base: str = "") -> str:
         f"finished {_ts(r['finished_at'])}, attempts {r['attempts']}",
         f"  alert {json.dumps(r['alert']['labels'])} starts_at {r['starts_at']}",
     ]
+    if r.get("state") == "awaiting_approval":
+        lines.append(
+            f"  awaiting approval until {_ts(r.get('expires_at'))}: these steps would run "
+            f"(alertreflex approve {r['id']} / alertreflex reject {r['id']} --reason ...)"
+        )
+    if r.get("approved_by"):
+        lines.append(f"  approved by {r['approved_by']}")
+    if r.get("manual_by"):
+        lines.append(f"  manual re-run by {r['manual_by']} of run {r.get('rerun_of')}")
     for s in r["steps"]:
         lines.append(
             f"  step {s['index']} {s['name']} ({s['action']}): "
@@ -97,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     base = args.url.rstrip("/")
     try:
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, headers=auth_headers(), trust_env=False) as client:
             if args.show:
                 resp = client.get(f"{base}/api/v1/runs/{args.show}")
             else:

@@ -24,6 +24,7 @@ from alertreflex.config.schema import (
     Settings,
     StormGuard,
 )
+from alertreflex.config.users import ApiUser, read_users
 from alertreflex.config.yamlfile import LocatedDocument, YamlError, load_yaml
 from alertreflex.core.index import ReflexIndex
 from alertreflex.core.matchers import Matcher, MatcherError, MatchOp, parse_matcher, parse_matchers
@@ -82,6 +83,9 @@ class Reflex:
     storm_guard: StormGuard | None = None
     max_failures: int | None = None
     delay: float = 0.0
+    cancel_on_resolve: bool = False
+    approval_required: bool = False
+    approval_timeout: float = 3600.0
     undo_steps: tuple[Step, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +126,7 @@ class Config:
     # sha256 of each file as read: how `alertreflex sync` tells that a reload took its file.
     digests: dict[str, str] = field(default_factory=dict)
     webhook_credentials: tuple[str, str] | None = None  # ("bearer", token) or ("basic", user:pw)
+    users: dict[str, ApiUser] | None = None  # settings.auth, read; None: no auth configured
     index: ReflexIndex[Reflex] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -391,6 +396,9 @@ class _Loader:
             storm_guard=rc.storm_guard,
             max_failures=rc.max_failures,
             delay=rc.delay,
+            cancel_on_resolve=rc.cancel_on_resolve,
+            approval_required=rc.approval == "required",
+            approval_timeout=rc.approval_timeout,
             source=f"{file}:{doc.line_of(at)}",
         )
 
@@ -508,6 +516,12 @@ class _Loader:
             )
             if pw is not None:
                 cfg.webhook_credentials = ("basic", f"{auth.basic_auth.username}:{pw}")
+        if cfg.settings.auth is not None:
+            cfg.users = read_users(
+                cfg.settings.auth,
+                lambda path, filename: self._read_file(where, path, filename),
+                lambda path, message: self.problems.append(Problem(where, 0, path, message)),
+            )
 
     def _read_file(self, where: str, path: str, filename: str) -> str | None:
         try:

@@ -8,7 +8,7 @@ action types come from plugins.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -89,6 +89,36 @@ class StormGuard(_Strict):
     window: Annotated[Duration, Field(gt=0)] = Field(description="The window, e.g. 10m.")
 
 
+class AuthUser(_Strict):
+    """Someone who may use the UI and the API: with a password (basic auth, checked
+    against a bcrypt hash) and/or a bearer token, each read from a file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=128)
+    role: Literal["viewer", "operator"] = Field(
+        description="viewer: read only; operator: may also pause, approve and re-run."
+    )
+    password_hash_file: str | None = Field(
+        default=None,
+        description="File holding a bcrypt hash of the password "
+        "(`alertreflex hash-password` or `htpasswd -nBC 10 \"\" | tr -d ':'`).",
+    )
+    token_file: str | None = Field(
+        default=None, description="File holding a bearer token for scripts (at least 16 bytes)."
+    )
+
+    @model_validator(mode="after")
+    def _has_credentials(self) -> AuthUser:
+        if not self.password_hash_file and not self.token_file:
+            raise ValueError("a user needs password_hash_file or token_file")
+        return self
+
+
+class Auth(_Strict):
+    """Who may use the UI and the API. Without it, alertreflex listens on loopback only."""
+
+    users: list[AuthUser] = Field(min_length=1)
+
+
 class SyncSettings(_Strict):
     """``alertreflex sync`` run by the server: on an interval and on POST /api/v1/sync."""
 
@@ -161,6 +191,11 @@ class Settings(_Strict):
     storm_guard: StormGuard | None = Field(
         default=None, description="All reflexes together: at most max_runs firing runs per window."
     )
+    auth: Auth | None = Field(
+        default=None,
+        description="Users of the UI and the API, with their roles; the webhook keeps "
+        "webhook_auth and /metrics stays open.",
+    )
 
 
 class ReflexConfig(_Strict):
@@ -203,6 +238,19 @@ class ReflexConfig(_Strict):
         ge=1,
         description="Circuit breaker: after this many failed runs in a row the reflex "
         "disables itself until an operator enables it again.",
+    )
+
+    cancel_on_resolve: bool = Field(
+        default=False,
+        description="When the alert resolves, kill a firing run that is still running.",
+    )
+    approval: Literal["none", "required"] = Field(
+        default="none",
+        description="required: firing runs wait in awaiting_approval until an operator "
+        "approves or rejects them.",
+    )
+    approval_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default=3600.0, description="A run nobody approved within this long expires."
     )
 
     @model_validator(mode="after")

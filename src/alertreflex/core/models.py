@@ -41,13 +41,29 @@ class RunState(enum.StrEnum):
     TIMED_OUT = "timed_out"
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
+    # approval: required: waits for an operator, who approves (queued again) or
+    # rejects it, or nobody does within approval_timeout (expired).
+    AWAITING_APPROVAL = "awaiting_approval"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"  # cancel_on_resolve: the alert resolved while it ran
 
     @property
     def finished(self) -> bool:
         return self in _FINISHED
 
 
-_FINISHED = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.TIMED_OUT, RunState.SKIPPED})
+_FINISHED = frozenset(
+    {
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.TIMED_OUT,
+        RunState.SKIPPED,
+        RunState.REJECTED,
+        RunState.EXPIRED,
+        RunState.CANCELLED,
+    }
+)
 
 
 class AlertIn(BaseModel):

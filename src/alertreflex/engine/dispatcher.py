@@ -36,11 +36,15 @@ class QueuedRun:
     accepted_at: float
     steps: list[dict[str, Any]] = field(default_factory=list)  # from an interrupted attempt
     attempts: int = 0  # earlier attempts: a resumed run is not subject to its cooldown
+    checked: bool = False  # approved or re-run by an operator: no policy is asked again
 
     @classmethod
     def of(cls, run: NewRun | RunRecord, accepted_at: float) -> QueuedRun:
         """The in-memory form of a run just stored, or of one resumed from the store."""
-        steps, attempts = (run.steps, run.attempts) if isinstance(run, RunRecord) else ([], 0)
+        if isinstance(run, RunRecord):
+            steps, attempts, checked = run.steps, run.attempts, run.checked
+        else:
+            steps, attempts, checked = [], 0, False
         return cls(
             id=run.id,
             reflex=run.reflex,
@@ -53,6 +57,7 @@ class QueuedRun:
             accepted_at=accepted_at,
             steps=steps,
             attempts=attempts,
+            checked=checked,
         )
 
 
@@ -74,6 +79,7 @@ class Dispatcher:
         self._blocked: dict[str, deque[QueuedRun]] = defaultdict(deque)
         self._running: dict[str, int] = defaultdict(int)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._active: dict[str, tuple[QueuedRun, asyncio.Task[None]]] = {}
         self._seq = itertools.count()
         self._waiting = 0
         self._wake = asyncio.Event()
@@ -88,6 +94,10 @@ class Dispatcher:
     @property
     def running(self) -> int:
         return len(self._tasks)
+
+    def active(self) -> list[tuple[QueuedRun, asyncio.Task[None]]]:
+        """The runs executing now, with their tasks (cancel_on_resolve cancels them)."""
+        return list(self._active.values())
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="dispatcher")
@@ -131,10 +141,12 @@ class Dispatcher:
         self._running[run.reflex] += 1
         task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
         self._tasks.add(task)
+        self._active[run.id] = (run, task)
         task.add_done_callback(functools.partial(self._done, run=run))
 
     def _done(self, task: asyncio.Task[None], *, run: QueuedRun) -> None:
         self._tasks.discard(task)
+        self._active.pop(run.id, None)
         self._running[run.reflex] -= 1
         blocked = self._blocked.get(run.reflex)
         if blocked:

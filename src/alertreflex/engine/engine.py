@@ -11,19 +11,28 @@ import structlog
 from alertreflex.actions.base import Action
 from alertreflex.config.loader import Config
 from alertreflex.core.ids import new_id
-from alertreflex.core.models import NotificationIn, RunState
+from alertreflex.core.models import NotificationIn, RunState, Trigger
+from alertreflex.engine.approvals import Approvals
 from alertreflex.engine.controls import Controls
 from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_ingest, plan_restore
 from alertreflex.engine.runner import Runner
-from alertreflex.store.base import IngestResult, Store
+from alertreflex.store.base import AuditEntry, IngestResult, NewRun, RunRecord, Store
 
 log = structlog.get_logger("alertreflex.engine")
 
 # How long a clean shutdown waits for restore runs (log levels put back, silences
 # expired) after the running runs' grace period.
 RESTORE_AT_SHUTDOWN_TIMEOUT = 15.0
+
+
+class Refused(Exception):
+    """An operator's request that cannot be carried out now; the message says why."""
+
+
+class NotFound(Refused):
+    pass
 
 
 class Engine:
@@ -40,6 +49,13 @@ class Engine:
         self.metrics = metrics or Metrics()
         self._last_firing_start: dict[str, float] = {}
         self.controls = Controls(store, self.metrics)
+        self.approvals = Approvals(
+            store,
+            self.metrics,
+            on_approved=lambda run: self.dispatcher.submit(
+                QueuedRun.of(run, accepted_at=time.time())
+            ),
+        )
         self._runner = runner = Runner(
             lambda: self._config,
             store,
@@ -48,6 +64,7 @@ class Engine:
             self._last_firing_start,
             schedule=lambda run: self.dispatcher.submit(run),
             controls=self.controls,
+            approvals=self.approvals,
         )
         self.dispatcher = Dispatcher(
             runner,
@@ -90,6 +107,7 @@ class Engine:
             self.dispatcher.submit(QueuedRun.of(rec, accepted_at=rec.created_at))
         if recovered:
             log.info("runs_recovered", count=len(recovered))
+        await self.approvals.start()
         self.dispatcher.start()
 
     def apply_config(self, config: Config) -> None:
@@ -127,7 +145,72 @@ class Engine:
             self._alerts_resolved.inc(len(notification.alerts) - firing)
         if result.duplicate:
             self.metrics.duplicates.inc()
+        if firing < len(notification.alerts):
+            if self.dispatcher.running:
+                self._cancel_resolved(notification)
+            if self.approvals.pending:
+                await self.approvals.withdraw(
+                    {
+                        (a.fingerprint, a.starts_at)
+                        for a in notification.alerts
+                        if a.status != "firing"
+                    }
+                )
         return result
+
+    def _cancel_resolved(self, notification: NotificationIn) -> None:
+        """cancel_on_resolve: stop firing runs whose alert just resolved."""
+        resolved = {
+            (a.fingerprint, a.starts_at) for a in notification.alerts if a.status != "firing"
+        }
+        for run, task in self.dispatcher.active():
+            if (
+                run.trigger is not Trigger.FIRING
+                or (run.fingerprint, run.starts_at) not in resolved
+            ):
+                continue
+            reflex = self._config.reflexes.get(run.reflex)
+            if reflex is not None and reflex.cancel_on_resolve:
+                log.warning("run_cancelled_on_resolve", run_id=run.id, reflex=run.reflex)
+                self._runner.cancel(run, task, "cancelled: the alert resolved (cancel_on_resolve)")
+
+    def storms_tripped(self) -> list[tuple[str, float]]:
+        """Storm guards stopping firing runs now: (reflex name or "global", until)."""
+        cfg = self._config
+        return self._runner.storms.tripped(cfg.reflexes, cfg.settings, time.time())
+
+    async def rerun(self, run_id: str, who: str, reason: str) -> tuple[NewRun, RunRecord]:
+        """Run a finished run again: a new manual run, linked to the old one, audited.
+        Returns (new run, old run); raises Refused saying why it cannot."""
+        of = await self.store.get_run(run_id)
+        if of is None:
+            raise NotFound(f"no run with id {run_id!r}")
+        if not of.state.finished:
+            raise Refused(f"run {run_id} is {of.state}: only a finished run re-runs")
+        if of.reflex not in self._config.reflexes:
+            raise Refused(f"reflex {of.reflex!r} is no longer configured")
+        held = self.controls.holding(of.reflex)
+        if held is not None:
+            what = f"reflex {of.reflex} is disabled" if held.scope else "alertreflex is paused"
+            raise Refused(f"{what} ({held.reason}): resume it first")
+        now = time.time()
+        run = NewRun(
+            id=new_id(),
+            reflex=of.reflex,
+            team=of.team,
+            fingerprint=of.fingerprint,
+            starts_at=of.starts_at,
+            trigger=of.trigger,
+            not_before=now,
+            context=of.context,
+        )
+        audit = AuditEntry(now, who, "rerun", of.id, reason, {"run": run.id})
+        await self.store.add_rerun(run, of, audit, now)
+        queued = QueuedRun.of(run, accepted_at=now)
+        queued.checked = True
+        self.dispatcher.submit(queued)
+        log.warning("run_rerun", run_id=run.id, rerun_of=of.id, by=who, reason=reason)
+        return run, of
 
     async def restore_all(self, timeout: float) -> int:
         """Put back everything reversible steps changed (a clean shutdown: nobody would
@@ -171,6 +254,7 @@ class Engine:
         return len(done)
 
     async def shutdown(self, grace: float) -> None:
+        await self.approvals.stop()
         cancelled = await self.dispatcher.shutdown(grace)
         if cancelled:
             n = await self.store.interrupt_running(

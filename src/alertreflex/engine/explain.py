@@ -257,8 +257,20 @@ def policy_notes(reflex: Reflex, trigger: Trigger) -> list[Check]:
         )
         notes.append(Check("storm_guard", Status.INFO, text))
     if reflex.max_failures:
-        text = f"circuit breaker: disables itself after {reflex.max_failures} failed runs in a row"
+        n = reflex.max_failures
+        runs = "a failed run" if n == 1 else f"{n} failed runs in a row"
+        text = f"circuit breaker: disables itself after {runs}"
         notes.append(Check("breaker", Status.INFO, text))
+    if trigger is Trigger.FIRING and reflex.approval_required:
+        text = (
+            "approval required: the run waits for an operator, and expires after "
+            f"{format_duration(reflex.approval_timeout)}"
+        )
+        notes.append(Check("approval", Status.INFO, text))
+    if trigger is Trigger.FIRING and reflex.cancel_on_resolve:
+        notes.append(
+            Check("cancel_on_resolve", Status.INFO, "cancelled if the alert resolves meanwhile")
+        )
     return notes
 
 

@@ -98,6 +98,11 @@ class Metrics:
             ["reflex", "kind"],
             registry=r,
         )
+        self.awaiting = Gauge(
+            "alertreflex_runs_awaiting_approval",
+            "Runs waiting for an operator to approve or reject them.",
+            registry=r,
+        )
         self.storm = Gauge(
             "alertreflex_storm_guard_tripped",
             "1 while a storm guard stops firing runs: scope is a reflex, or global.",

@@ -25,6 +25,7 @@ from alertreflex.core.paths import format_path
 from alertreflex.core.templates import TemplateError
 from alertreflex.engine import controls
 from alertreflex.engine.amcheck import still_listed
+from alertreflex.engine.approvals import WITHDRAWN, Approvals
 from alertreflex.engine.controls import Controls
 from alertreflex.engine.dispatcher import QueuedRun
 from alertreflex.engine.metrics import Metrics
@@ -64,6 +65,13 @@ def render_step(
     return params, params.model_dump(mode="json", by_alias=True)
 
 
+def _uncancel() -> None:
+    """Carry on after a cancellation that was handled (a run cancelled on resolve)."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
 class Runner:
     def __init__(
         self,
@@ -74,21 +82,38 @@ class Runner:
         last_firing_start: dict[str, float],
         schedule: Callable[[QueuedRun], None],
         controls: Controls,
+        approvals: Approvals,
     ) -> None:
         self._schedule = schedule
+        self._approvals = approvals
+        self._cancels: dict[str, str] = {}  # run id -> why it is being cancelled
         self._controls = controls
-        self._storms = StormGuards(metrics)
+        self.storms = StormGuards(metrics)
         self._config = config
         self._store = store
         self._actions = actions
         self._metrics = metrics
         self._last_firing_start = last_firing_start
 
+    def cancel(self, run: QueuedRun, task: asyncio.Task[None], reason: str) -> None:
+        """Stop a running run for good (cancel_on_resolve); its processes are killed."""
+        if run.id not in self._cancels:
+            self._cancels[run.id] = reason
+            task.cancel()
+
     async def __call__(self, run: QueuedRun) -> None:
         try:
             await self._run(run)
         except asyncio.CancelledError:
-            raise  # shutdown: the run is marked interrupted and resumes at next start
+            why = self._cancels.pop(run.id, None)
+            if why is None:
+                raise  # shutdown: the run is marked interrupted and resumes at next start
+            # Cancelled between steps (in a store write): the steps saved so far stand.
+            _uncancel()
+            rec = await self._store.get_run(run.id)
+            if rec is not None and not rec.state.finished:
+                await self._store.finish(run.id, RunState.CANCELLED, why, time.time(), rec.steps)
+                self._metrics.runs.labels(run.reflex, str(run.trigger), "cancelled").inc()
         except Exception:
             # A bug or a store failure must not kill the worker pool; the run stays
             # unfinished in the store and is picked up again at the next start.
@@ -130,9 +155,22 @@ class Runner:
                 self._dry_steps(steps_def, ctx_vars, redactor),
             )
             return
+        if (
+            reflex.cancel_on_resolve
+            and run.trigger is Trigger.FIRING
+            and run.attempts == 0
+            and await self._store.episode_resolved(run.fingerprint, run.starts_at)
+        ):
+            await self._skip(
+                run,
+                "cancel_on_resolve: the alert resolved before the run started",
+                "cancel_on_resolve",
+            )
+            return
         # Policies that decide whether an episode's firing steps start at all; a resumed
-        # run (attempts > 0) already passed them.
-        if run.trigger is Trigger.FIRING and run.attempts == 0:
+        # run (attempts > 0) already passed them, and an operator's approval or re-run
+        # overrides them.
+        if run.trigger is Trigger.FIRING and run.attempts == 0 and not run.checked:
             why = reflex.outside_time(datetime.fromtimestamp(now, UTC))
             if why is not None:
                 await self._skip(run, why, "time_interval")
@@ -146,7 +184,7 @@ class Runner:
                     "cooldown",
                 )
                 return
-            storm = self._storms.check(reflex, cfg.settings, now)
+            storm = self.storms.check(reflex, cfg.settings, now)
             if storm is not None:
                 await self._skip(run, storm, "storm_guard")
                 return
@@ -155,9 +193,26 @@ class Runner:
                 if gone is not None:
                     await self._skip(run, gone, "delay")
                     return
-        elif run.trigger is Trigger.RESOLVED and reflex.delay > 0 and run.attempts == 0:
-            # A firing run that never acted (resolved within its delay) leaves nothing
-            # for the resolved steps to finish.
+            if reflex.approval_required:
+                await self._await_approval(run, reflex, steps_def, ctx_vars, redactor, now)
+                return
+        elif (
+            run.trigger is Trigger.RESOLVED
+            and (reflex.delay > 0 or reflex.approval_required)
+            and run.attempts == 0
+            and not run.checked
+        ):
+            if reflex.approval_required:
+                withdrawn = await self._store.withdraw_approvals(
+                    reflex.name,
+                    run.fingerprint,
+                    run.starts_at,
+                    WITHDRAWN,
+                    now,
+                )
+                self._approvals.gone(withdrawn)
+            # A firing run that never acted (resolved within its delay, or not approved)
+            # leaves nothing for the resolved steps to finish.
             fired = await self._store.run_state(
                 reflex.name, run.fingerprint, run.starts_at, str(Trigger.FIRING)
             )
@@ -179,7 +234,7 @@ class Runner:
         if run.trigger is Trigger.FIRING:
             self._last_firing_start[reflex.name] = now
             if run.attempts == 0:
-                self._storms.record(reflex, cfg.settings, now)
+                self.storms.record(reflex, cfg.settings, now)
         if run.not_before <= run.accepted_at:
             self._metrics.action_start_latency.observe(max(0.0, time.time() - run.accepted_at))
         t0 = time.monotonic()
@@ -202,6 +257,32 @@ class Runner:
             reason=reason,
             attempt=attempt,
         )
+
+    async def _await_approval(
+        self,
+        run: QueuedRun,
+        reflex: Reflex,
+        steps_def: tuple[Step, ...],
+        ctx_vars: dict[str, Any],
+        redactor: Redactor,
+        now: float,
+    ) -> None:
+        """Park the run until an operator decides; the approver sees these steps."""
+        if await self._store.episode_resolved(run.fingerprint, run.starts_at):
+            await self._skip(run, WITHDRAWN, "resolved")
+            return
+        expires_at = now + reflex.approval_timeout
+        shown = self._dry_steps(steps_def, ctx_vars, redactor)
+        if await self._store.await_approval(run.id, shown, expires_at):
+            self._approvals.waiting(
+                run.id, expires_at, (reflex.name, run.fingerprint, run.starts_at)
+            )
+            log.warning(
+                "run_awaiting_approval",
+                run_id=run.id,
+                reflex=reflex.name,
+                expires_in=format_duration(reflex.approval_timeout),
+            )
 
     async def _gone_after_delay(
         self, run: QueuedRun, reflex: Reflex, alertmanager_url: str | None
@@ -239,7 +320,8 @@ class Runner:
                 await self._controls.hold(
                     reflex.name,
                     "alertreflex",
-                    f"{limit} failed runs in a row (max_failures), the last {last.id}: "
+                    f"{limit} failed run{'s' if limit > 1 else ''} in a row (max_failures), "
+                    f"the last {last.id}: "
                     f"{last.reason}",
                     kind=controls.BREAKER,
                 )
@@ -403,10 +485,18 @@ class Runner:
                     output_limit=settings.output_limit,
                     artifact_limit=settings.artifact_limit,
                 )
-                if step.undo_of is None:
-                    result = await self._execute(action, params, actx)
-                else:
-                    result = await self._undo(run, step, step.undo_of, action, params, actx)
+                try:
+                    if step.undo_of is None:
+                        result = await self._execute(action, params, actx)
+                    else:
+                        result = await self._undo(run, step, step.undo_of, action, params, actx)
+                except asyncio.CancelledError:
+                    why = self._cancels.pop(run.id, None)
+                    if why is None:
+                        raise
+                    # The action killed what it started on the way out.
+                    _uncancel()
+                    result = StepResult(StepOutcome.CANCELLED, why)
             if result.artifacts:
                 rec["artifacts"] = await self._save_artifacts(
                     run.id, i, steps, result, settings.artifact_limit
@@ -426,6 +516,8 @@ class Runner:
             else:
                 steps.append(rec)
             failed = result.outcome is not StepOutcome.SUCCEEDED
+            if result.outcome is StepOutcome.CANCELLED:
+                return RunState.CANCELLED, f"step {i} ({step.name}): {rec['summary']}"
             if failed and not step.continue_on_error:
                 state = (
                     RunState.TIMED_OUT

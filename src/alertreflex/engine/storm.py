@@ -67,6 +67,24 @@ class StormGuards:
                     window=format_duration(guard.window),
                 )
 
+    def tripped(
+        self, reflexes: dict[str, Reflex], settings: Settings, now: float
+    ) -> list[tuple[str, float]]:
+        """The guards stopping firing runs now: (scope, when their window closes)."""
+        out = []
+        for scope, window in self._windows.items():
+            reflex = reflexes.get(scope)
+            if scope == ALL:
+                guard = settings.storm_guard
+            else:
+                guard = reflex.storm_guard if reflex is not None else None
+            if guard is None:
+                continue
+            until = window.opened + guard.window
+            if window.runs >= guard.max_runs and now < until:
+                out.append((scope, until))
+        return sorted(out)
+
     def _current(self, scope: str, guard: StormGuard, now: float) -> _Window:
         window = self._windows.get(scope)
         if window is None or now >= window.opened + guard.window:

@@ -93,6 +93,15 @@ class RunRecord:
     notification_id: str
     context: dict[str, Any]
     steps: list[dict[str, Any]]
+    expires_at: float | None = None  # awaiting_approval: when it expires
+    approved_by: str | None = None
+    manual_by: str | None = None  # a manual re-run: who asked for it
+    rerun_of: str | None = None
+
+    @property
+    def checked(self) -> bool:
+        """An operator let it run (approved, or re-ran it): policies are not asked again."""
+        return self.approved_by is not None or self.manual_by is not None
 
     def to_json(self, full: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -110,6 +119,10 @@ class RunRecord:
             "finished_at": self.finished_at,
             "attempts": self.attempts,
             "notification_id": self.notification_id,
+            "expires_at": self.expires_at,
+            "approved_by": self.approved_by,
+            "manual_by": self.manual_by,
+            "rerun_of": self.rerun_of,
         }
         if full:
             out["alert"] = self.context.get("alert")
@@ -350,3 +363,37 @@ class Store(ABC):
     @abstractmethod
     async def list_audit(self, *, target: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """Newest first."""
+
+    @abstractmethod
+    async def await_approval(
+        self, run_id: str, steps: list[dict[str, Any]], expires_at: float
+    ) -> bool:
+        """Park a queued run in awaiting_approval with its rendered ``steps`` (what the
+        approver sees). False if it is no longer queued."""
+
+    @abstractmethod
+    async def decide(
+        self, run_id: str, approve: bool, audit: AuditEntry, now: float
+    ) -> RunRecord | None:
+        """Approve (queued again, ``approved_by`` set) or reject an awaiting run, and
+        record ``audit``, in one transaction. None if the run is not awaiting approval."""
+
+    @abstractmethod
+    async def expire_approvals(self, now: float) -> list[tuple[str, str]]:
+        """Mark awaiting runs past their ``expires_at`` expired (audited); returns
+        (run id, reflex) of each."""
+
+    @abstractmethod
+    async def withdraw_approvals(
+        self, reflex: str, fingerprint: str, starts_at: str, reason: str, now: float
+    ) -> list[str]:
+        """Skip an episode's runs still awaiting approval (its alert resolved)."""
+
+    @abstractmethod
+    async def add_rerun(self, run: NewRun, of: RunRecord, audit: AuditEntry, now: float) -> None:
+        """Insert a manual re-run of ``of`` (outside the episode's once-only key) and
+        record ``audit``, in one transaction."""
+
+    @abstractmethod
+    async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:
+        """Episodes whose last notification said firing, newest first."""

@@ -34,7 +34,8 @@ log = structlog.get_logger("alertreflex.store")
 
 _RUN_COLUMNS = (
     "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at, not_before, "
-    "started_at, finished_at, attempts, notification_id, context, steps"
+    "started_at, finished_at, attempts, notification_id, context, steps, expires_at,"
+    " approved_by, manual_by, rerun_of"
 )
 
 
@@ -56,6 +57,10 @@ def _row_to_run(row: tuple[Any, ...]) -> RunRecord:
         notification_id=row[13],
         context=orjson.loads(row[14]),
         steps=orjson.loads(row[15]),
+        expires_at=row[16],
+        approved_by=row[17],
+        manual_by=row[18],
+        rerun_of=row[19],
     )
 
 
@@ -109,6 +114,10 @@ _INSERT_EPISODES_IN = (
 )
 _INSERT_RUN_VALUES = f"INSERT INTO runs ({_NEW_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
 _INSERT_RUN = _INSERT_RUN_VALUES + _RUN_CONFLICT
+_INSERT_RERUN = (
+    f"INSERT INTO runs ({_NEW_RUN_COLUMNS}, superseded, manual_by, rerun_of)"  # noqa: S608
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?)"
+)
 _INSERT_RUNS_IN = (
     f"INSERT INTO runs ({_NEW_RUN_COLUMNS}) SELECT * FROM runs_in WHERE true"  # noqa: S608
     + _RUN_CONFLICT
@@ -394,6 +403,78 @@ def _op_set_control(
     return None if row is None else Control(*row)
 
 
+def _op_await_approval(
+    conn: sqlite3.Connection, run_id: str, steps: bytes, expires_at: float
+) -> bool:
+    return bool(
+        conn.execute(
+            "UPDATE runs SET state = 'awaiting_approval', steps = ?, expires_at = ?,"
+            " reason = 'awaiting approval' WHERE id = ? AND state = 'queued'",
+            (steps, expires_at, run_id),
+        ).rowcount
+    )
+
+
+def _op_decide(
+    conn: sqlite3.Connection, run_id: str, approve: bool, audit: AuditEntry, now: float
+) -> RunRecord | None:
+    if approve:
+        sql = (
+            "UPDATE runs SET state = 'queued', approved_by = ?, reason = ?"
+            " WHERE id = ? AND state = 'awaiting_approval'"
+        )
+        params: tuple[Any, ...] = (audit.who, f"approved by {audit.who}: {audit.reason}", run_id)
+    else:
+        sql = (
+            "UPDATE runs SET state = 'rejected', reason = ?, finished_at = ?"
+            " WHERE id = ? AND state = 'awaiting_approval'"
+        )
+        params = (f"rejected by {audit.who}: {audit.reason}", now, run_id)
+    if not conn.execute(sql, params).rowcount:
+        return None
+    _insert_audit(conn, audit)
+    row = conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?",  # noqa: S608
+        (run_id,),
+    ).fetchone()
+    return _row_to_run(row)
+
+
+def _op_expire_approvals(conn: sqlite3.Connection, now: float) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        "UPDATE runs SET state = 'expired', finished_at = ?,"
+        " reason = 'expired: nobody approved it within its approval_timeout'"
+        " WHERE state = 'awaiting_approval' AND expires_at <= ? RETURNING id, reflex",
+        (now, now),
+    ).fetchall()
+    for run_id, _reflex in rows:
+        _insert_audit(
+            conn,
+            AuditEntry(now, "alertreflex", "expire", run_id, "nobody approved it in time"),
+        )
+    return [(r[0], r[1]) for r in rows]
+
+
+def _op_withdraw_approvals(
+    conn: sqlite3.Connection, reflex: str, fingerprint: str, starts_at: str, reason: str, now: float
+) -> list[str]:
+    rows = conn.execute(
+        "UPDATE runs SET state = 'skipped', reason = ?, finished_at = ? WHERE reflex = ?"
+        " AND fingerprint = ? AND starts_at = ? AND state = 'awaiting_approval' RETURNING id",
+        (reason, now, reflex, fingerprint, starts_at),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _op_add_rerun(
+    conn: sqlite3.Connection, r: NewRun, of: RunRecord, audit: AuditEntry, now: float
+) -> None:
+    # superseded = 1 keeps a manual run out of the episode's once-only key: the
+    # episode's own runs and flap handling never see it.
+    conn.execute(_INSERT_RERUN, (*_run_row(r, now, of.notification_id), audit.who, of.id))
+    _insert_audit(conn, audit)
+
+
 class SQLiteStore(Store):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -605,6 +686,46 @@ class SQLiteStore(Store):
 
     async def add_audit(self, entry: AuditEntry) -> None:
         await self._write(_insert_audit, entry)
+
+    async def await_approval(
+        self, run_id: str, steps: list[dict[str, Any]], expires_at: float
+    ) -> bool:
+        parked: bool = await self._write(
+            _op_await_approval, run_id, orjson.dumps(steps), expires_at
+        )
+        return parked
+
+    async def decide(
+        self, run_id: str, approve: bool, audit: AuditEntry, now: float
+    ) -> RunRecord | None:
+        run: RunRecord | None = await self._write(_op_decide, run_id, approve, audit, now)
+        return run
+
+    async def expire_approvals(self, now: float) -> list[tuple[str, str]]:
+        expired: list[tuple[str, str]] = await self._write(_op_expire_approvals, now)
+        return expired
+
+    async def withdraw_approvals(
+        self, reflex: str, fingerprint: str, starts_at: str, reason: str, now: float
+    ) -> list[str]:
+        ids: list[str] = await self._write(
+            _op_withdraw_approvals, reflex, fingerprint, starts_at, reason, now
+        )
+        return ids
+
+    async def add_rerun(self, run: NewRun, of: RunRecord, audit: AuditEntry, now: float) -> None:
+        await self._write(_op_add_rerun, run, of, audit, now)
+
+    async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:
+        rows = await self._read(
+            "SELECT fingerprint, starts_at, status, labels, annotations, ends_at, generator_url"
+            " FROM episodes WHERE status = 'firing' ORDER BY starts_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            AlertRecord(r[0], r[1], r[2], orjson.loads(r[3]), orjson.loads(r[4]), r[5], r[6])
+            for r in rows
+        ]
 
     async def list_audit(self, *, target: str | None = None, limit: int = 100) -> list[AuditEntry]:
         where, params = ("WHERE target = ?", (target,)) if target is not None else ("", ())

@@ -7,13 +7,15 @@ episode's next resolved run (the uniqueness of a run per episode and trigger is 
 partial index over runs that are not superseded).
 Version 3: controls (the global pause and the reflexes disabled by an operator or
 their circuit breaker) and audit (who paused, resumed, approved, re-ran, and why).
+Version 4: runs.expires_at (approval deadline), approved_by, manual_by and rerun_of
+(a manual re-run, linked to the run it repeats).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _RUNS_TABLE = """
 CREATE TABLE runs (
@@ -92,6 +94,15 @@ CREATE TABLE audit (
 CREATE INDEX audit_at ON audit(at);
 """
 
+_V4 = """
+ALTER TABLE runs ADD COLUMN expires_at REAL;
+ALTER TABLE runs ADD COLUMN approved_by TEXT;
+ALTER TABLE runs ADD COLUMN manual_by TEXT;
+ALTER TABLE runs ADD COLUMN rerun_of TEXT;
+CREATE INDEX runs_awaiting ON runs(expires_at) WHERE state = 'awaiting_approval';
+CREATE INDEX episodes_firing ON episodes(starts_at) WHERE status = 'firing';
+"""
+
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE notifications (
@@ -120,7 +131,7 @@ CREATE TABLE episodes (
 """
 
 # A new file gets the current schema at once; an older one runs the steps after its version.
-_CREATE = _V1 + _RUNS_TABLE + _RUNS_INDEXES + _V2_TABLES + _V3_TABLES
+_CREATE = _V1 + _RUNS_TABLE + _RUNS_INDEXES + _V2_TABLES + _V3_TABLES + _V4
 _MIGRATIONS: dict[int, str] = {
     2: (
         "DROP INDEX runs_created; DROP INDEX runs_reflex_created; DROP INDEX runs_unfinished;"  # noqa: S608
@@ -131,6 +142,7 @@ _MIGRATIONS: dict[int, str] = {
         + _V2_TABLES
     ),
     3: _V3_TABLES,
+    4: _V4,
 }
 
 

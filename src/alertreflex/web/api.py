@@ -96,11 +96,12 @@ def routes(engine: Engine) -> list[web.RouteDef]:
             return json_error(503, str(exc))
         if found is None:
             return json_error(404, f"run {run_id!r} has no artifact {name!r}")
+        disposition = "attachment" if request.query.get("download") else "inline"
         return web.Response(
             body=found.data,
             headers={
                 "Content-Type": found.content_type,
-                "Content-Disposition": f'inline; filename="{_safe_filename(name)}"',
+                "Content-Disposition": f'{disposition}; filename="{_safe_filename(name)}"',
                 # Artifacts come from actions and the systems they touched: never let a
                 # browser run them as a page of this origin.
                 "Content-Security-Policy": "sandbox",

@@ -1,21 +1,18 @@
 """The brakes over HTTP: GET /api/v1/controls, POST /api/v1/pause and /api/v1/resume
 (everything, or one reflex with ``reflex``), and GET /api/v1/audit (who did what).
 
-Who acted is taken from the request body's ``by`` until authentication identifies
-the operator; a reason is required, as it is on the command line.
+Who acted is the authenticated user (or the body's ``by`` without auth); a reason is
+required, as it is on the command line.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from aiohttp import web
 
 from alertreflex.engine.engine import Engine
 from alertreflex.store.base import GLOBAL, StoreError
+from alertreflex.web.acting import read_action
 from alertreflex.web.errors import json_error
-
-MAX_TEXT = 1000
 
 
 def routes(engine: Engine) -> list[web.RouteDef]:
@@ -29,10 +26,11 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         )
 
     async def change(request: web.Request, pause: bool) -> web.Response:
-        body = await _body(request)
+        body = await read_action(request, fields=("reflex",))
         if isinstance(body, web.Response):
             return body
-        reflex, reason, who = body
+        values, who = body
+        reflex, reason = values["reflex"], values["reason"]
         if reflex and reflex not in engine.config.reflexes:
             return json_error(404, f"no reflex named {reflex!r} in the running config")
         try:
@@ -69,25 +67,3 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         web.post("/api/v1/resume", resume),
         web.get("/api/v1/audit", audit),
     ]
-
-
-async def _body(request: web.Request) -> tuple[str, str, str] | web.Response:
-    """(reflex or "", reason, who) from ``{"reflex", "reason", "by"}``."""
-    try:
-        doc: Any = await request.json()
-    except ValueError:
-        return json_error(400, 'expected a JSON body such as {"reason": "deploying"}')
-    if not isinstance(doc, dict):
-        return json_error(400, "expected a JSON object")
-    unknown = set(doc) - {"reflex", "reason", "by"}
-    if unknown:
-        return json_error(400, f"unknown field(s): {', '.join(sorted(unknown))}")
-    values = {}
-    for key in ("reflex", "reason", "by"):
-        value = doc.get(key) or ""
-        if not isinstance(value, str) or len(value) > MAX_TEXT:
-            return json_error(400, f"{key} must be a string of at most {MAX_TEXT} characters")
-        values[key] = value.strip()
-    if not values["reason"]:
-        return json_error(400, "a reason is required: say why, for whoever looks next")
-    return values["reflex"], values["reason"], values["by"] or "anonymous"

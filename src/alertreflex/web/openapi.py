@@ -29,6 +29,13 @@ _RUN_SUMMARY = {
         "finished_at": {"type": ["number", "null"]},
         "attempts": {"type": "integer"},
         "notification_id": {"type": "string"},
+        "expires_at": {
+            "type": ["number", "null"],
+            "description": "awaiting_approval: when it expires",
+        },
+        "approved_by": {"type": ["string", "null"]},
+        "manual_by": {"type": ["string", "null"], "description": "A re-run: who asked"},
+        "rerun_of": {"type": ["string", "null"], "description": "A re-run: the run it repeats"},
     },
 }
 _STEP = {
@@ -39,7 +46,7 @@ _STEP = {
         "action": {"type": "string"},
         "attempt": {"type": "integer"},
         "params": {"type": "object"},
-        "outcome": {"enum": ["succeeded", "failed", "timed_out"]},
+        "outcome": {"enum": ["succeeded", "failed", "timed_out", "cancelled"]},
         "summary": {"type": "string"},
         "exit_code": {"type": ["integer", "null"]},
         "output": {"type": "string"},
@@ -68,11 +75,39 @@ _BRAKE: dict[str, Any] = {
     "properties": {
         "reflex": {"type": "string", "description": "Only this reflex; omit for everything."},
         "reason": {"type": "string", "minLength": 1},
-        "by": {"type": "string", "description": "Who acts (until authentication says)."},
+        "by": {"type": "string", "description": "Who acts, without settings.auth."},
     },
     "required": ["reason"],
     "additionalProperties": False,
 }
+_DECISION: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reason": {"type": "string"},
+        "by": {"type": "string", "description": "Who acts, without settings.auth."},
+    },
+    "additionalProperties": False,
+}
+_RUN_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _decision(summary: str, done: str, reason_required: bool) -> dict[str, Any]:
+    err = {"$ref": "#/components/schemas/Error"}
+    body = {**_DECISION, "required": ["reason"]} if reason_required else _DECISION
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [_RUN_ID],
+            "requestBody": _json(body, "Why, recorded with who and when"),
+            "responses": {
+                "200": _json({"type": "object"}, done),
+                "400": _json(err, "No reason, or a malformed body"),
+                "404": _json(err, "No such run"),
+                "409": _json(err, "Not possible in the run's state, or while paused"),
+                "415": _json(err, "The body is not application/json"),
+            },
+        }
+    }
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -229,6 +264,18 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/v1/runs/{id}/approve": _decision(
+                "Approve a run awaiting approval: it runs at once", "Approved; queued", False
+            ),
+            "/api/v1/runs/{id}/reject": _decision(
+                "Reject a run awaiting approval: it never runs", "Rejected", True
+            ),
+            "/api/v1/runs/{id}/rerun": _decision(
+                "Run a finished run again: a new manual run linked to it (no cooldown, "
+                "delay or approval)",
+                "The new run, queued",
+                True,
+            ),
             "/api/v1/audit": {
                 "get": {
                     "summary": "Who did what, when and why, newest first",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import os
 import signal
 import sys
@@ -50,6 +51,27 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - ":PORT" means all
 
 
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: only this machine can connect."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_problem(cfg: Config, host: str) -> str | None:
+    """Why ``cfg`` may not be served on ``host``: no settings.auth beyond loopback."""
+    if cfg.settings.auth is not None or is_loopback(host):
+        return None
+    return (
+        f"refusing to listen on {host} without settings.auth: the UI and the API "
+        "(pause, approve, re-run) would be open to anyone who can reach it on the "
+        "network. Configure settings.auth (see docs/auth.md) or listen on 127.0.0.1."
+    )
+
+
 def tune_gc() -> None:
     """Once started: keep the long-lived objects (modules, config) out of collections
     and collect the young generation less often. Measured here: +25% webhooks/s, as
@@ -82,6 +104,10 @@ class Service:
             self.metrics.reload_ok.set(0)
             log.error("config_reload_failed", problems=[str(p) for p in exc.problems])
             return str(exc)
+        if (problem := exposure_problem(cfg, self.host)) is not None:
+            self.metrics.reload_ok.set(0)
+            log.error("config_reload_failed", problems=[problem])
+            return problem
         self.engine.apply_config(cfg)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ts.set(time.time())
@@ -95,6 +121,8 @@ class Service:
 
     async def run(self) -> None:
         cfg = self.load()
+        if (problem := exposure_problem(cfg, self.host)) is not None:
+            raise UsageError(problem)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ts.set(time.time())
         setup_child_watcher()
@@ -130,6 +158,12 @@ class Service:
             storage=self.storage,
             pid=os.getpid(),
         )
+        if cfg.settings.auth is None:
+            log.warning(
+                "unauthenticated",
+                message="settings.auth is not set: the UI and the API are open to anyone "
+                "on this machine, so alertreflex listens on loopback only (docs/auth.md)",
+            )
         await self.stopping.wait()
         log.info("shutting_down", grace=cfg.settings.shutdown_grace)
         self._ready = False
