@@ -28,9 +28,17 @@ def free_port() -> int:
 class ServerProcess:
     """``alertreflex serve`` as a subprocess, as users run it."""
 
-    def __init__(self, config: Path, db: Path, log: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config: Path,
+        db: Path,
+        log: Path,
+        env: dict[str, str] | None = None,
+        storage: str | None = None,
+    ):
         self.config = config
         self.db = db
+        self.storage = storage or f"sqlite:///{db}"
         self.log_path = log
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -46,7 +54,7 @@ class ServerProcess:
                 "--config",
                 str(self.config),
                 "--storage",
-                f"sqlite:///{self.db}",
+                self.storage,
                 "--listen",
                 f"127.0.0.1:{self.port}",
                 "--log-level",
@@ -136,11 +144,16 @@ def make_server(tmp_path: Path) -> Iterator[Any]:
         db: Path | None = None,
         start: bool = True,
         env: dict[str, str] | None = None,
+        storage: str | None = None,
     ) -> ServerProcess:
         cfg = tmp_path / f"alertreflex-{len(started)}.yml"
         cfg.write_text(config_text)
         srv = ServerProcess(
-            cfg, db or tmp_path / "alertreflex.db", tmp_path / f"server-{len(started)}.log", env
+            cfg,
+            db or tmp_path / "alertreflex.db",
+            tmp_path / f"server-{len(started)}.log",
+            env,
+            storage,
         )
         started.append(srv)
         return srv.start() if start else srv

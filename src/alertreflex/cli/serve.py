@@ -32,7 +32,8 @@ def register(sub: Any) -> None:
         "--storage",
         default=DEFAULT_STORAGE,
         metavar="URL",
-        help=f"where runs are kept (default {DEFAULT_STORAGE}, relative to the working directory)",
+        help=f"where runs are kept: sqlite:///PATH (default {DEFAULT_STORAGE}, relative to the"
+        " working directory) or postgresql://USER@HOST/DB, shared by replicas",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", default="logfmt", choices=["logfmt", "json"])

@@ -173,6 +173,12 @@ class Settings(_Strict):
     shutdown_grace: Duration = Field(
         default=30.0, description="How long running actions may finish after SIGTERM."
     )
+    replica_lease: Annotated[Duration, Field(ge=1, le=3600)] = Field(
+        default=30.0,
+        description="On a shared (PostgreSQL) store: how long a replica's runs stay its "
+        "own without a renewal; another replica takes over the runs of one that died "
+        "after this long. Renewed every third of it.",
+    )
     restore_on_shutdown: bool = Field(
         default=True,
         description=(

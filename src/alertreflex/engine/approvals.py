@@ -34,11 +34,20 @@ class Approvals:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        for run in await self._store.list_runs(state="awaiting_approval", limit=100_000):
-            self._deadlines[run.id] = run.expires_at or 0.0
-            self._episodes[run.id] = (run.reflex, run.fingerprint, run.starts_at)
-        self._publish()
+        await self.refresh()
         self._task = asyncio.create_task(self._expire_loop(), name="approval-expiry")
+
+    async def refresh(self) -> None:
+        """Read the waiting runs from the store: at start, and every few seconds on a
+        shared store, where other replicas park and decide runs too."""
+        deadlines: dict[str, float] = {}
+        episodes: dict[str, tuple[str, str, str]] = {}
+        for run in await self._store.list_runs(state="awaiting_approval", limit=100_000):
+            deadlines[run.id] = run.expires_at or 0.0
+            episodes[run.id] = (run.reflex, run.fingerprint, run.starts_at)
+        self._deadlines, self._episodes = deadlines, episodes
+        self._publish()
+        self._wake.set()
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -99,6 +99,16 @@ class Dispatcher:
         """The runs executing now, with their tasks (cancel_on_resolve cancels them)."""
         return list(self._active.values())
 
+    def held(self) -> list[str]:
+        """The ids of every run here, waiting or running: on a shared store, the
+        leases this replica renews. A run dropped by a crash is not renewed, so its
+        lease runs out and a replica takes it over."""
+        ids = [r.id for r in self._ready]
+        ids.extend(r.id for _, _, r in self._delayed)
+        ids.extend(r.id for q in self._blocked.values() for r in q)
+        ids.extend(self._active)
+        return ids
+
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="dispatcher")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -18,13 +19,24 @@ from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_ingest, plan_restore
 from alertreflex.engine.runner import Runner
-from alertreflex.store.base import AuditEntry, IngestResult, NewRun, RunRecord, Store
+from alertreflex.store.base import (
+    AuditEntry,
+    IngestResult,
+    NewRun,
+    RunRecord,
+    Store,
+    StoreError,
+)
 
 log = structlog.get_logger("alertreflex.engine")
 
 # How long a clean shutdown waits for restore runs (log levels put back, silences
 # expired) after the running runs' grace period.
 RESTORE_AT_SHUTDOWN_TIMEOUT = 15.0
+# A shared store is read this often for the other replicas' pauses and disables;
+# every TAKE_OVER_EVERY-th time also for their approvals and orphaned runs.
+SHARE_INTERVAL = 1.0
+TAKE_OVER_EVERY = 2
 
 
 class Refused(Exception):
@@ -48,6 +60,7 @@ class Engine:
         self.actions = actions
         self.metrics = metrics or Metrics()
         self._last_firing_start: dict[str, float] = {}
+        self._sharing: asyncio.Task[None] | None = None
         self.controls = Controls(store, self.metrics)
         self.approvals = Approvals(
             store,
@@ -109,6 +122,36 @@ class Engine:
             log.info("runs_recovered", count=len(recovered))
         await self.approvals.start()
         self.dispatcher.start()
+        if self.store.shared:
+            self.store.renew_leases_of(self.dispatcher.held)
+            self._sharing = asyncio.create_task(self._share(), name="share")
+
+    async def _share(self) -> None:
+        """On a store shared by replicas: see the others' pauses, disables and
+        approvals, and take over the runs of replicas that stopped."""
+        tick = 0
+        while True:
+            await asyncio.sleep(SHARE_INTERVAL)
+            tick += 1
+            try:
+                await self.controls.load()
+                if tick % TAKE_OVER_EVERY:
+                    continue
+                await self.approvals.refresh()
+                taken = await self.store.take_over(time.time())
+            except StoreError as exc:
+                log.warning("store_unavailable", error=str(exc))
+                continue
+            # After a long outage this replica may take back runs it still holds
+            # (their leases ran out): they are not started twice.
+            mine = set(self.dispatcher.held()) if taken else set()
+            for rec in taken:
+                if rec.id in mine:
+                    continue
+                log.warning(
+                    "run_taken_over", run_id=rec.id, reflex=rec.reflex, state=str(rec.state)
+                )
+                self.dispatcher.submit(QueuedRun.of(rec, accepted_at=rec.created_at))
 
     def apply_config(self, config: Config) -> None:
         """Switch to a new, already validated config. Queued runs of removed reflexes
@@ -254,6 +297,10 @@ class Engine:
         return len(done)
 
     async def shutdown(self, grace: float) -> None:
+        if self._sharing is not None:
+            self._sharing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sharing
         await self.approvals.stop()
         cancelled = await self.dispatcher.shutdown(grace)
         if cancelled:
@@ -263,5 +310,8 @@ class Engine:
             log.warning("runs_interrupted", count=n)
         if self._config.settings.restore_on_shutdown:
             await self.restore_all(RESTORE_AT_SHUTDOWN_TIMEOUT)
+        released = await self.store.release()
+        if released:
+            log.info("runs_released", count=released)
         for action in self.actions.values():
             await action.close()

@@ -18,6 +18,11 @@ class Metrics:
         Info("alertreflex_build", "Version of alertreflex.", registry=r).info(
             {"version": __version__}
         )
+        self.replica = Info(
+            "alertreflex_replica",
+            "This process among the replicas of its store: its id and the store's kind.",
+            registry=r,
+        )
         self.notifications = Counter(
             "alertreflex_notifications",
             "Webhook notifications by how they were handled: "

@@ -7,6 +7,7 @@ PostgreSQL backend for several replicas implements the same interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,6 +232,10 @@ class AuditEntry:
 
 
 class Store(ABC):
+    kind = ""  # "sqlite" or "postgresql", for metrics and messages
+    # Shared by several replicas: each must poll it for the others' changes.
+    shared = False
+
     @abstractmethod
     async def open(self) -> None:
         """Create or check the schema; must be called before anything else."""
@@ -249,6 +254,19 @@ class Store(ABC):
     @abstractmethod
     async def recover(self) -> list[RunRecord]:
         """At start: mark runs left ``running`` as interrupted; return all unfinished runs."""
+
+    def renew_leases_of(self, held: Callable[[], list[str]]) -> None:  # noqa: B027
+        """On a shared store: ``held`` lists the runs this process holds, whose
+        leases it keeps renewing. A store of one process has no leases."""
+
+    async def take_over(self, now: float) -> list[RunRecord]:
+        """Unfinished runs left by replicas that stopped, now this one's to run.
+        A store of one process has none (``recover`` at start takes them)."""
+        return []
+
+    async def release(self) -> int:
+        """At a clean stop, give up this process's waiting runs to the others."""
+        return 0
 
     @abstractmethod
     async def claim(self, run_id: str, now: float, steps: list[dict[str, Any]]) -> int | None:

@@ -476,6 +476,8 @@ def _op_add_rerun(
 
 
 class SQLiteStore(Store):
+    kind = "sqlite"
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._writer: GroupCommitWriter | None = None

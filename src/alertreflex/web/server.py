@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -22,8 +21,8 @@ from alertreflex.engine.engine import Engine
 from alertreflex.engine.metrics import Metrics
 from alertreflex.eventloop import run as run_loop
 from alertreflex.eventloop import setup_child_watcher
-from alertreflex.store.base import Store, StoreError
-from alertreflex.store.sqlite import SQLiteStore
+from alertreflex.store.base import StoreError
+from alertreflex.store.urls import StorageURLError, open_store, redact, replica_id
 from alertreflex.web.app import SYNC, create_app
 
 log = structlog.get_logger("alertreflex.server")
@@ -31,17 +30,6 @@ log = structlog.get_logger("alertreflex.server")
 
 class UsageError(ValueError):
     pass
-
-
-def open_store(url: str) -> Store:
-    """``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``."""
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
-        if not path:
-            raise UsageError(f"--storage {url}: no file name after sqlite:///")
-        return SQLiteStore(Path(path))
-    scheme = url.partition(":")[0]
-    raise UsageError(f"--storage {url}: unsupported scheme {scheme!r}; use sqlite:///PATH")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -126,7 +114,9 @@ class Service:
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ts.set(time.time())
         setup_child_watcher()
-        store = open_store(self.storage)
+        replica = replica_id()
+        store = open_store(self.storage, replica=replica, lease=cfg.settings.replica_lease)
+        self.metrics.replica.info({"replica": replica, "store": store.kind})
         await store.open()
         actions: dict[str, Action[Any]] = {name: cls() for name, cls in self.action_types.items()}
         self.engine = Engine(cfg, store, actions, self.metrics)
@@ -155,7 +145,7 @@ class Service:
             "listening",
             address=f"http://{self.host}:{self.bound_port or self.port}",
             reflexes=len(cfg.reflexes),
-            storage=self.storage,
+            storage=redact(self.storage),
             pid=os.getpid(),
         )
         if cfg.settings.auth is None:
@@ -182,7 +172,7 @@ def serve(config_path: str, storage: str, listen: str) -> int:
     except ConfigError as exc:
         print(f"alertreflex: invalid config, not starting:\n{exc}", file=sys.stderr)
         return 1
-    except (UsageError, StoreError) as exc:
+    except (UsageError, StorageURLError, StoreError) as exc:
         print(f"alertreflex: {exc}", file=sys.stderr)
         return 2
     return 0

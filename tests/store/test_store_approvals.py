@@ -10,19 +10,19 @@ import pytest
 
 from alertreflex.core.ids import new_id
 from alertreflex.core.models import RunState, Trigger
-from alertreflex.store.base import AuditEntry, NewRun
+from alertreflex.store.base import AuditEntry, NewRun, Store
 from alertreflex.store.sqlite import SQLiteStore
-from tests.store.test_sqlite import _alert, _batch, _run
+from tests.store.test_store import _alert, _batch, _run
 
 
-async def _waiting(store: SQLiteStore, expires_at: float) -> str:
+async def _waiting(store: Store, expires_at: float) -> str:
     run = _run()
     await store.ingest(_batch([_alert()], [run]))
     assert await store.await_approval(run.id, [{"index": 0, "params": {"x": 1}}], expires_at)
     return run.id
 
 
-async def test_awaiting_runs_can_be_decided_once(store: SQLiteStore) -> None:
+async def test_awaiting_runs_can_be_decided_once(store: Store) -> None:
     run_id = await _waiting(store, time.time() + 60)
     parked = await store.get_run(run_id)
     assert parked is not None and parked.state is RunState.AWAITING_APPROVAL
@@ -48,7 +48,7 @@ async def test_awaiting_runs_can_be_decided_once(store: SQLiteStore) -> None:
     assert await store.claim(run_id, now, []) == 1
 
 
-async def test_reject_expire_and_withdraw(store: SQLiteStore) -> None:
+async def test_reject_expire_and_withdraw(store: Store) -> None:
     now = time.time()
     rejected = await _waiting(store, now + 60)
     done = await store.decide(
@@ -77,7 +77,7 @@ async def test_reject_expire_and_withdraw(store: SQLiteStore) -> None:
     assert gone is not None and (gone.state, gone.reason) == (RunState.SKIPPED, "resolved")
 
 
-async def test_a_rerun_is_linked_and_outside_the_episode_key(store: SQLiteStore) -> None:
+async def test_a_rerun_is_linked_and_outside_the_episode_key(store: Store) -> None:
     first = _run()
     await store.ingest(_batch([_alert()], [first]))
     now = time.time()
@@ -110,7 +110,7 @@ async def test_a_rerun_is_linked_and_outside_the_episode_key(store: SQLiteStore)
     assert (await store.ingest(_batch([_alert()], [_run()]))).created == []
 
 
-async def test_firing_episodes_newest_first(store: SQLiteStore) -> None:
+async def test_firing_episodes_newest_first(store: Store) -> None:
     await store.ingest(
         _batch(
             [

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 from alertreflex.core.models import RunState, Trigger
-from alertreflex.store.base import Artifact, Undo
+from alertreflex.store.base import Artifact, Store, Undo
 from alertreflex.store.sqlite import SQLiteStore
 from alertreflex.store.sqlite_schema import SCHEMA_VERSION
-from tests.store.test_sqlite import _alert, _batch, _run
+from tests.store.test_store import _alert, _batch, _run
 
 # The version 1 schema as 0.1 development builds wrote it (runs unique per episode
 # and trigger through a table constraint).
@@ -65,7 +65,7 @@ async def test_a_version_1_file_is_migrated_keeping_its_runs(tmp_path: Path) -> 
     conn.close()
 
 
-async def test_a_flap_of_the_same_episode_frees_its_resolved_run(store: SQLiteStore) -> None:
+async def test_a_flap_of_the_same_episode_frees_its_resolved_run(store: Store) -> None:
     """Resolved, then firing again with the same startsAt within resolve_delay (what
     Alertmanager sends after a Prometheus reload): the waiting resolved run is skipped
     and superseded, so the episode's real resolution later gets a run of its own."""
@@ -99,7 +99,7 @@ def _undo(step: int = 0, memo: dict[str, object] | None = None, run_id: str = "r
 
 
 async def test_a_pending_undo_keeps_the_state_from_before_any_change(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     """A second change while the first is not undone keeps the first memo (the level
     before alertreflex touched it); once undone, a new change is remembered anew."""
@@ -120,7 +120,7 @@ async def test_a_pending_undo_keeps_the_state_from_before_any_change(
 
 
 async def test_restore_runs_are_one_per_episode_and_can_be_brought_forward(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     """add_run of a restore: a second one for the episode moves the first forward;
     cancel_restores skips it; a finished one is not added again."""
@@ -136,7 +136,7 @@ async def test_restore_runs_are_one_per_episode_and_can_be_brought_forward(
     assert await store.add_run(_run(trigger=Trigger.RESTORE, not_before=now), now) is None
 
 
-async def test_artifacts_are_stored_listed_and_replaced(store: SQLiteStore) -> None:
+async def test_artifacts_are_stored_listed_and_replaced(store: Store) -> None:
     """Artifacts keep their bytes and type; listing leaves the data out; a resumed
     attempt's artifact of the same name replaces the first."""
     art = Artifact("run1", "threaddump-1.txt", "text/plain", 5, 9, time.time(), b"hello")

@@ -1,0 +1,852 @@
+"""The shared store: PostgreSQL through asyncpg, for several replicas.
+
+It keeps the SQLite store's behaviour (the same store tests run against both) and
+adds what sharing needs: each claimed run records its replica (``owner``) and a
+lease that the replica renews while it runs, so that only the runs of a replica
+that stopped renewing are taken as interrupted.
+
+Exactly once across replicas rests on the database, not on timing: one run per
+episode and trigger is a unique index (a second replica's insert waits for the
+first one's commit, then does nothing), and a claim is a conditional UPDATE that
+only one replica's transaction can win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+import structlog
+
+from alertreflex.core.models import RunState, Trigger
+from alertreflex.store.base import (
+    AlertRecord,
+    Artifact,
+    AuditEntry,
+    Control,
+    Ingest,
+    IngestResult,
+    NewRun,
+    QueueFullError,
+    RunRecord,
+    Store,
+    StoreError,
+    Undo,
+)
+from alertreflex.store.postgres_schema import Conn, SchemaError, check_schema
+
+log = structlog.get_logger("alertreflex.store")
+T = TypeVar("T")
+
+LEASE = 30.0  # seconds a claimed run stays its replica's without a renewal
+_RETRIES = 3  # deadlocks and serialization failures are retried, then reported
+# The database went away (restart, failover, network): worth another try later.
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.InternalClientError,  # a call on a connection that broke mid-operation
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
+# How long a run's end is retried while the database is away, rather than leaving
+# the run "running" under a lease its replica keeps renewing.
+FINISH_PATIENCE = 120.0
+
+_RUN_COLUMNS = (
+    "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at, not_before,"
+    " started_at, finished_at, attempts, notification_id, context, steps, expires_at,"
+    " approved_by, manual_by, rerun_of"
+)
+_UNDO_COLUMNS = (
+    "reflex, fingerprint, step, action, starts_at, run_id, memo, created_at, undone_by, undone_at"
+)
+_CONTROL_COLUMNS = "scope, kind, reason, by, since"
+
+
+def _qualified(table: str) -> str:
+    return ", ".join(f"{table}.{c.strip()}" for c in _RUN_COLUMNS.split(","))
+
+
+_RUN_KEY = " ON CONFLICT (reflex, fingerprint, starts_at, trigger) WHERE NOT superseded"
+_NEW_RUN_COLUMNS = (
+    "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at,"
+    " not_before, notification_id, context, finished_at"
+)
+_TAKE_OVER = (
+    "WITH t AS (SELECT id FROM runs WHERE state IN ('queued', 'running', 'interrupted')"  # noqa: S608
+    " AND (owner IS NULL OR lease_until < $1 OR owner = $4) ORDER BY created_at LIMIT 1000"
+    " FOR UPDATE SKIP LOCKED)"
+    " UPDATE runs SET owner = $2, lease_until = $1::float8 + $3::float8,"
+    " reason = CASE WHEN runs.state = 'running'"
+    " THEN 'interrupted: its replica stopped (lease expired)' ELSE runs.reason END,"
+    " state = CASE WHEN runs.state = 'running' THEN 'interrupted' ELSE runs.state END"
+    f" FROM t WHERE runs.id = t.id RETURNING {_qualified('runs')}"
+)
+_APPROVE = (
+    "UPDATE runs SET state = 'queued', approved_by = $1, reason = $2, owner = $4,"  # noqa: S608
+    " lease_until = $5 WHERE id = $3 AND state = 'awaiting_approval'"
+    f" RETURNING {_RUN_COLUMNS}"
+)
+_REJECT = (
+    "UPDATE runs SET state = 'rejected', reason = $1, finished_at = $2"  # noqa: S608
+    f" WHERE id = $3 AND state = 'awaiting_approval' RETURNING {_RUN_COLUMNS}"
+)
+_NEW_RUN_VALUES = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::json, $13"
+# Rows go in as one array per column: one statement for any number of alerts.
+_UPSERT_EPISODES = (
+    "INSERT INTO episodes (fingerprint, starts_at, status, labels, annotations, ends_at,"
+    " generator_url, first_seen, resolved_seen)"
+    " SELECT f, s, st, l::json, a::json, e, g, $8, r FROM unnest($1::text[], $2::text[],"
+    " $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $9::float8[])"
+    " AS t(f, s, st, l, a, e, g, r)"
+    " ON CONFLICT (fingerprint, starts_at) DO UPDATE SET status = excluded.status,"
+    " ends_at = excluded.ends_at, resolved_seen = excluded.resolved_seen"
+    " WHERE episodes.status <> excluded.status RETURNING 1"
+)
+_INSERT_RUNS = (
+    f"INSERT INTO runs ({_NEW_RUN_COLUMNS}, owner, lease_until)"  # noqa: S608
+    " SELECT i, rf, tm, f, s, tr, st, rs, $9, nb, $10, c::json, fin, $14, $9::float8 + $15::float8"
+    " FROM unnest($1::text[],"
+    " $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+    " $11::float8[], $12::text[], $13::float8[]) AS t(i, rf, tm, f, s, tr, st, rs, nb, c, fin)"
+    + _RUN_KEY
+    + " DO NOTHING RETURNING id"
+)
+
+
+def _clean(text: str) -> str:
+    """PostgreSQL text cannot hold NUL; alert data and command output may."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _json(value: Any) -> str:
+    # orjson writes NUL as the escape \u0000, which the json type keeps as text.
+    return orjson.dumps(value).decode()
+
+
+def _to_run(row: asyncpg.Record) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        reflex=row["reflex"],
+        team=row["team"],
+        fingerprint=row["fingerprint"],
+        starts_at=row["starts_at"],
+        trigger=Trigger(row["trigger"]),
+        state=RunState(row["state"]),
+        reason=row["reason"],
+        created_at=row["created_at"],
+        not_before=row["not_before"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        attempts=row["attempts"],
+        notification_id=row["notification_id"],
+        context=orjson.loads(row["context"]),
+        steps=orjson.loads(row["steps"]),
+        expires_at=row["expires_at"],
+        approved_by=row["approved_by"],
+        manual_by=row["manual_by"],
+        rerun_of=row["rerun_of"],
+    )
+
+
+def _to_undo(row: asyncpg.Record) -> Undo:
+    return Undo(
+        reflex=row["reflex"],
+        fingerprint=row["fingerprint"],
+        step=row["step"],
+        action=row["action"],
+        starts_at=row["starts_at"],
+        run_id=row["run_id"],
+        memo=orjson.loads(row["memo"]),
+        created_at=row["created_at"],
+        undone_by=row["undone_by"],
+        undone_at=row["undone_at"],
+    )
+
+
+def _run_args(r: NewRun, received_at: float, notification_id: str) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.reflex,
+        r.team,
+        r.fingerprint,
+        r.starts_at,
+        str(r.trigger),
+        str(r.state),
+        _clean(r.reason),
+        received_at,
+        r.not_before,
+        notification_id,
+        _json(r.context),
+        received_at if r.state is RunState.SKIPPED else None,
+    )
+
+
+async def _insert_audit(conn: Conn, e: AuditEntry) -> None:
+    await conn.execute(
+        "INSERT INTO audit (at, who, action, target, reason, details)"
+        " VALUES ($1, $2, $3, $4, $5, $6::json)",
+        e.at,
+        _clean(e.who),
+        e.action,
+        _clean(e.target),
+        _clean(e.reason),
+        _json(e.details),
+    )
+
+
+class PostgresStore(Store):
+    kind = "postgresql"
+    shared = True
+
+    def __init__(
+        self, dsn: str, *, replica: str = "", lease: float = LEASE, pool_size: int = 10
+    ) -> None:
+        self.dsn = dsn
+        self.replica = replica
+        self.lease = lease
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._renewer: asyncio.Task[None] | None = None
+        self._held: Callable[[], list[str]] = list
+
+    @property
+    def where(self) -> str:
+        """The DSN without its password, for messages."""
+        parts = urlsplit(self.dsn)
+        if parts.password is None:
+            return self.dsn
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self._pool_size, command_timeout=30, timeout=5
+            )
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL {self.where}: {exc}") from exc
+        try:
+            async with self._pool.acquire() as conn:
+                await check_schema(conn, self.where)
+        except SchemaError as exc:
+            await self._pool.close()
+            raise StoreError(str(exc)) from None
+        if self.replica:
+            self._renewer = asyncio.create_task(self._renew_leases(), name="pg-leases")
+
+    async def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+        if self._pool is not None:
+            await self._pool.close()
+
+    def renew_leases_of(self, held: Callable[[], list[str]]) -> None:
+        self._held = held
+
+    async def _renew_leases(self) -> None:
+        """Keep the runs this replica holds its own while it lives."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                await self._run(
+                    lambda c: c.execute(
+                        # Replicas' clocks, not the database's: leases are compared
+                        # with the time of the replica taking over.
+                        "UPDATE runs SET lease_until = $2 WHERE owner = $1 AND id = ANY($3)"
+                        " AND state IN ('queued', 'running', 'interrupted')",
+                        self.replica,
+                        time.time() + self.lease,
+                        self._held(),
+                    )
+                )
+            except StoreError as exc:
+                log.warning("lease_renewal_failed", error=str(exc))
+
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]], *, patience: float = 0.0) -> T:
+        """``fn`` on a pooled connection; database trouble becomes StoreError.
+
+        Deadlocks are retried at once. With ``patience``, a lost connection (the
+        database restarting) is retried for that many seconds: for writes that must
+        not be dropped, such as a run's end.
+        """
+        if self._pool is None:
+            raise StoreError("the store is not open")
+        deadline = time.monotonic() + patience
+        attempt, pause = 0, 0.25
+        while True:
+            attempt += 1
+            try:
+                async with self._pool.acquire(timeout=10) as conn:
+                    return await fn(conn)
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
+                if attempt >= _RETRIES:
+                    raise StoreError(f"PostgreSQL: {exc}") from exc
+            except _CONNECTION_ERRORS as exc:
+                if time.monotonic() + pause > deadline:
+                    raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+            except asyncpg.PostgresError as exc:
+                raise StoreError(f"PostgreSQL: {exc}") from exc
+            except TimeoutError as exc:
+                raise StoreError("PostgreSQL did not answer in time") from exc
+
+    async def _tx(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        async def in_tx(conn: Conn) -> T:
+            async with conn.transaction():
+                return await fn(conn)
+
+        return await self._run(in_tx)
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._run(lambda c: c.fetch(sql, *args))
+
+    # --- ingest ------------------------------------------------------------------
+
+    async def ingest(self, batch: Ingest) -> IngestResult:
+        return await self._tx(lambda c: self._ingest(c, batch))
+
+    async def _ingest(self, conn: Conn, b: Ingest) -> IngestResult:
+        # Rows in key order: two replicas writing the same alerts lock them in the
+        # same order, so they wait for each other instead of deadlocking.
+        alerts = sorted(b.alerts, key=lambda a: (a.fingerprint, a.starts_at))
+        changed = await conn.fetch(
+            _UPSERT_EPISODES,
+            [a.fingerprint for a in alerts],
+            [a.starts_at for a in alerts],
+            [a.status for a in alerts],
+            [_json(a.labels) for a in alerts],
+            [_json(a.annotations) for a in alerts],
+            [a.ends_at for a in alerts],
+            [a.generator_url for a in alerts],
+            b.received_at,
+            [b.received_at if a.status == "resolved" else None for a in alerts],
+        )
+        result = IngestResult(changed_alerts=len(changed))
+        for r in b.runs:
+            r.state, r.reason = RunState.QUEUED, ""  # this may be a redo of the batch
+            if r.flap_window <= 0:
+                continue
+            # See the SQLite store: a firing within resolve_delay of a resolution is a
+            # flap; the pending resolved run is cancelled and superseded.
+            rows = await conn.fetch(
+                "UPDATE runs SET state = 'skipped', finished_at = $1, superseded = true,"
+                " reason = 'flap: fired again within resolve_delay' WHERE reflex = $2"
+                " AND fingerprint = $3 AND trigger = 'resolved' AND state = 'queued'"
+                " AND NOT superseded RETURNING id",
+                b.received_at,
+                r.reflex,
+                r.fingerprint,
+            )
+            result.cancelled_resolved.extend(row["id"] for row in rows)
+            flap = await conn.fetchval(
+                "SELECT 1 FROM episodes WHERE fingerprint = $1 AND starts_at <> $2"
+                " AND resolved_seen > $3 LIMIT 1",
+                r.fingerprint,
+                r.starts_at,
+                b.received_at - r.flap_window,
+            )
+            if flap:
+                r.state = RunState.SKIPPED
+                r.reason = (
+                    "flap: continues an episode of this alert that resolved within resolve_delay"
+                )
+        runs = sorted(b.runs, key=lambda r: (r.reflex, r.fingerprint, r.starts_at, r.trigger))
+        args = [_run_args(r, b.received_at, b.notification_id) for r in runs]
+        inserted = await conn.fetch(
+            _INSERT_RUNS,
+            *[[a[i] for a in args] for i in range(8)],
+            b.received_at,
+            b.notification_id,
+            [a[9] for a in args],
+            [a[11] for a in args],
+            [a[12] for a in args],
+            self.replica,
+            self.lease,
+        )
+        created = {row["id"] for row in inserted}
+        result.created = [r for r in b.runs if r.id in created]
+        queued = sum(1 for r in result.created if r.state is RunState.QUEUED)
+        if queued > b.capacity:
+            raise QueueFullError(f"{queued} new runs but room for {b.capacity}")
+        await conn.execute(
+            "INSERT INTO notifications (id, received_at, receiver, status, group_key, alerts,"
+            " new_runs, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            b.notification_id,
+            b.received_at,
+            _clean(b.receiver),
+            b.status,
+            _clean(b.group_key),
+            len(b.alerts),
+            len(result.created),
+            b.body,
+        )
+        return result
+
+    # --- runs --------------------------------------------------------------------
+
+    async def recover(self) -> list[RunRecord]:
+        # At start nothing of this replica runs yet: its own runs (an earlier
+        # process with the same replica id) are taken back at once.
+        return await self._take_over(time.time(), self.replica)
+
+    async def take_over(self, now: float) -> list[RunRecord]:
+        return await self._take_over(now, None)
+
+    async def _take_over(self, now: float, mine: str | None) -> list[RunRecord]:
+        """Unfinished runs that no live replica holds: owned by none (their replica
+        shut down cleanly) or whose lease ran out (it died). A run that was running
+        becomes interrupted and resumes here. SKIP LOCKED: two replicas taking over
+        at once split the runs between them instead of waiting or sharing."""
+        rows = await self._fetch(
+            _TAKE_OVER,
+            now,
+            self.replica,
+            self.lease,
+            mine,
+        )
+        return sorted((_to_run(r) for r in rows), key=lambda r: r.created_at)
+
+    async def claim(self, run_id: str, now: float, steps: list[dict[str, Any]]) -> int | None:
+        attempt: int | None = await self._run(
+            lambda c: c.fetchval(
+                "UPDATE runs SET state = 'running', attempts = attempts + 1,"
+                " started_at = coalesce(started_at, $1), steps = $2::json, owner = $4,"
+                " lease_until = $1::float8 + $5::float8"
+                " WHERE id = $3 AND state IN ('queued', 'interrupted') RETURNING attempts",
+                now,
+                _json(steps),
+                run_id,
+                self.replica,
+                self.lease,
+            )
+        )
+        return attempt
+
+    async def save_steps(self, run_id: str, steps: list[dict[str, Any]]) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE runs SET steps = $1::json WHERE id = $2", _json(steps), run_id
+            )
+        )
+
+    async def finish(
+        self,
+        run_id: str,
+        state: RunState,
+        reason: str,
+        now: float,
+        steps: list[dict[str, Any]],
+        *,
+        started: bool = True,
+    ) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE runs SET state = $1, reason = $2, finished_at = $3, steps = $4::json,"
+                " started_at = CASE WHEN $5 THEN coalesce(started_at, $6) ELSE started_at END,"
+                " lease_until = NULL WHERE id = $7",
+                str(state),
+                _clean(reason),
+                None if state is RunState.INTERRUPTED else now,
+                _json(steps),
+                started,
+                now,
+                run_id,
+            ),
+            patience=FINISH_PATIENCE,
+        )
+
+    async def interrupt_running(self, reason: str) -> int:
+        status: str = await self._run(
+            lambda c: c.execute(
+                "UPDATE runs SET state = 'interrupted', reason = $1, owner = NULL"
+                " WHERE state = 'running' AND owner = $2",
+                _clean(reason),
+                self.replica,
+            )
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def release(self) -> int:
+        """At a clean stop: hand this replica's waiting runs to the others at once,
+        rather than after its lease runs out."""
+        status: str = await self._run(
+            lambda c: c.execute(
+                "UPDATE runs SET owner = NULL, lease_until = NULL"
+                " WHERE owner = $1 AND state IN ('queued', 'interrupted')",
+                self.replica,
+            )
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def last_firing_starts(self) -> dict[str, float]:
+        rows = await self._fetch(
+            "SELECT reflex, max(started_at) AS at FROM runs WHERE trigger = 'firing'"
+            " AND started_at IS NOT NULL GROUP BY reflex"
+        )
+        return {r["reflex"]: r["at"] for r in rows}
+
+    async def list_runs(
+        self,
+        *,
+        reflex: str | None = None,
+        state: str | None = None,
+        trigger: str | None = None,
+        limit: int = 50,
+    ) -> list[RunRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("trigger", trigger), ("reflex", reflex), ("state", state)):
+            if value:
+                args.append(value)
+                where.append(f"{column} = ${len(args)}")
+        args.append(limit)
+        # Only fixed fragments are joined here; the values are bound parameters.
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLUMNS} FROM runs {clause}"  # noqa: S608
+            f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}",
+            *args,
+        )
+        return [_to_run(r) for r in rows]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        rows = await self._fetch(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = $1",  # noqa: S608
+            run_id,
+        )
+        return _to_run(rows[0]) if rows else None
+
+    async def add_run(self, run: NewRun, now: float) -> NewRun | None:
+        run.state, run.reason = RunState.QUEUED, ""
+        row = await self._run(
+            lambda c: c.fetchrow(
+                f"INSERT INTO runs ({_NEW_RUN_COLUMNS}, owner, lease_until)"  # noqa: S608
+                f" VALUES ({_NEW_RUN_VALUES}, $14, $9::float8 + $15::float8)"
+                + _RUN_KEY
+                + " DO UPDATE SET not_before = least(runs.not_before, excluded.not_before)"
+                " WHERE runs.state = 'queued' RETURNING id, not_before",
+                *_run_args(run, now, ""),  # no notification: the engine made this run
+                self.replica,
+                self.lease,
+            )
+        )
+        if row is None:
+            return None
+        run.id, run.not_before = row["id"], row["not_before"]
+        return run
+
+    async def cancel_restores(self, reflex: str, fingerprint: str, reason: str, now: float) -> int:
+        status: str = await self._run(
+            lambda c: c.execute(
+                "UPDATE runs SET state = 'skipped', reason = $1, finished_at = $2"
+                " WHERE reflex = $3 AND fingerprint = $4 AND trigger = 'restore'"
+                " AND state = 'queued'",
+                _clean(reason),
+                now,
+                reflex,
+                fingerprint,
+            )
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def run_state(
+        self, reflex: str, fingerprint: str, starts_at: str, trigger: str
+    ) -> RunState | None:
+        value = await self._run(
+            lambda c: c.fetchval(
+                "SELECT state FROM runs WHERE reflex = $1 AND fingerprint = $2"
+                " AND starts_at = $3 AND trigger = $4 AND NOT superseded",
+                reflex,
+                fingerprint,
+                starts_at,
+                trigger,
+            )
+        )
+        return None if value is None else RunState(value)
+
+    # --- artifacts and undos -----------------------------------------------------
+
+    async def save_artifact(self, artifact: Artifact) -> None:
+        a = artifact
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO artifacts (run_id, name, content_type, size, original_size,"
+                " created_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                " ON CONFLICT (run_id, name) DO UPDATE SET content_type = excluded.content_type,"
+                " size = excluded.size, original_size = excluded.original_size,"
+                " created_at = excluded.created_at, data = excluded.data",
+                a.run_id,
+                a.name,
+                a.content_type,
+                a.size,
+                a.original_size,
+                a.created_at,
+                a.data,
+            )
+        )
+
+    async def list_artifacts(self, run_id: str) -> list[Artifact]:
+        rows = await self._fetch(
+            "SELECT run_id, name, content_type, size, original_size, created_at FROM artifacts"
+            " WHERE run_id = $1 ORDER BY created_at, name",
+            run_id,
+        )
+        return [Artifact(*r) for r in rows]
+
+    async def get_artifact(self, run_id: str, name: str) -> Artifact | None:
+        rows = await self._fetch(
+            "SELECT run_id, name, content_type, size, original_size, created_at, data"
+            " FROM artifacts WHERE run_id = $1 AND name = $2",
+            run_id,
+            name,
+        )
+        return Artifact(*rows[0]) if rows else None
+
+    async def remember_undo(self, undo: Undo) -> Undo:
+        u = undo
+
+        async def op(c: Conn) -> Undo:
+            row = await c.fetchrow(
+                f"INSERT INTO undos ({_UNDO_COLUMNS})"  # noqa: S608
+                " VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8, NULL, NULL)"
+                " ON CONFLICT (reflex, fingerprint, step) DO UPDATE SET action = excluded.action,"
+                " starts_at = excluded.starts_at, run_id = excluded.run_id,"
+                " memo = excluded.memo, created_at = excluded.created_at, undone_by = NULL,"
+                " undone_at = NULL"
+                # Still pending: keep the older memo, the state before any change.
+                " WHERE undos.undone_by IS NOT NULL"
+                f" RETURNING {_UNDO_COLUMNS}",
+                u.reflex,
+                u.fingerprint,
+                u.step,
+                u.action,
+                u.starts_at,
+                u.run_id,
+                _json(u.memo),
+                u.created_at,
+            )
+            if row is None:
+                row = await c.fetchrow(
+                    f"SELECT {_UNDO_COLUMNS} FROM undos"  # noqa: S608
+                    " WHERE reflex = $1 AND fingerprint = $2 AND step = $3",
+                    u.reflex,
+                    u.fingerprint,
+                    u.step,
+                )
+                assert row is not None  # the conflict that kept it proves it is there
+            return _to_undo(row)
+
+        return await self._tx(op)
+
+    async def take_undo(
+        self, reflex: str, fingerprint: str, step: int, run_id: str, now: float
+    ) -> Undo | None:
+        async def op(c: Conn) -> Undo | None:
+            await c.execute(
+                "UPDATE undos SET undone_by = $1, undone_at = $2 WHERE reflex = $3"
+                " AND fingerprint = $4 AND step = $5 AND undone_by IS NULL",
+                run_id,
+                now,
+                reflex,
+                fingerprint,
+                step,
+            )
+            row = await c.fetchrow(
+                f"SELECT {_UNDO_COLUMNS} FROM undos"  # noqa: S608
+                " WHERE reflex = $1 AND fingerprint = $2 AND step = $3",
+                reflex,
+                fingerprint,
+                step,
+            )
+            return None if row is None else _to_undo(row)
+
+        return await self._tx(op)
+
+    async def pending_undos(self) -> list[Undo]:
+        rows = await self._fetch(
+            f"SELECT {_UNDO_COLUMNS} FROM undos WHERE undone_by IS NULL"  # noqa: S608
+            " ORDER BY created_at"
+        )
+        return [_to_undo(r) for r in rows]
+
+    # --- health and episodes -----------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._run(lambda c: c.fetchval("SELECT 1"))
+
+    async def episode_resolved(self, fingerprint: str, starts_at: str) -> bool:
+        status = await self._run(
+            lambda c: c.fetchval(
+                "SELECT status FROM episodes WHERE fingerprint = $1 AND starts_at = $2",
+                fingerprint,
+                starts_at,
+            )
+        )
+        return bool(status == "resolved")
+
+    async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:
+        rows = await self._fetch(
+            "SELECT fingerprint, starts_at, status, labels, annotations, ends_at, generator_url"
+            " FROM episodes WHERE status = 'firing' ORDER BY starts_at DESC LIMIT $1",
+            limit,
+        )
+        return [
+            AlertRecord(r[0], r[1], r[2], orjson.loads(r[3]), orjson.loads(r[4]), r[5], r[6])
+            for r in rows
+        ]
+
+    # --- controls, audit and approvals ---------------------------------------------
+
+    async def controls(self) -> list[Control]:
+        rows = await self._fetch(f"SELECT {_CONTROL_COLUMNS} FROM controls ORDER BY scope")  # noqa: S608
+        return [Control(*r) for r in rows]
+
+    async def set_control(
+        self, scope: str, control: Control | None, audit: AuditEntry
+    ) -> Control | None:
+        async def op(c: Conn) -> Control | None:
+            row = await c.fetchrow(
+                f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE scope = $1 FOR UPDATE",  # noqa: S608
+                scope,
+            )
+            if control is None:
+                await c.execute("DELETE FROM controls WHERE scope = $1", scope)
+            else:
+                await c.execute(
+                    f"INSERT INTO controls ({_CONTROL_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"  # noqa: S608
+                    " ON CONFLICT (scope) DO UPDATE SET kind = excluded.kind,"
+                    " reason = excluded.reason, by = excluded.by, since = excluded.since",
+                    scope,
+                    control.kind,
+                    _clean(control.reason),
+                    _clean(control.by),
+                    control.since,
+                )
+            await _insert_audit(c, audit)
+            return None if row is None else Control(*row)
+
+        return await self._tx(op)
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._run(lambda c: _insert_audit(c, entry))
+
+    async def list_audit(self, *, target: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        args: tuple[Any, ...] = (limit,)
+        sql = "ORDER BY id DESC LIMIT $1"
+        if target is not None:
+            sql, args = "WHERE target = $1 ORDER BY id DESC LIMIT $2", (target, limit)
+        rows = await self._fetch(
+            f"SELECT id, at, who, action, target, reason, details FROM audit {sql}",  # noqa: S608
+            *args,
+        )
+        return [
+            AuditEntry(
+                id=r["id"],
+                at=r["at"],
+                who=r["who"],
+                action=r["action"],
+                target=r["target"],
+                reason=r["reason"],
+                details=orjson.loads(r["details"]),
+            )
+            for r in rows
+        ]
+
+    async def await_approval(
+        self, run_id: str, steps: list[dict[str, Any]], expires_at: float
+    ) -> bool:
+        status: str = await self._run(
+            lambda c: c.execute(
+                "UPDATE runs SET state = 'awaiting_approval', steps = $1::json,"
+                " expires_at = $2, reason = 'awaiting approval'"
+                " WHERE id = $3 AND state = 'queued'",
+                _json(steps),
+                expires_at,
+                run_id,
+            )
+        )
+        return status != "UPDATE 0"
+
+    async def decide(
+        self, run_id: str, approve: bool, audit: AuditEntry, now: float
+    ) -> RunRecord | None:
+        async def op(c: Conn) -> RunRecord | None:
+            if approve:
+                row = await c.fetchrow(
+                    _APPROVE,
+                    _clean(audit.who),
+                    _clean(f"approved by {audit.who}: {audit.reason}"),
+                    run_id,
+                    self.replica,
+                    now + self.lease,
+                )
+            else:
+                row = await c.fetchrow(
+                    _REJECT, _clean(f"rejected by {audit.who}: {audit.reason}"), now, run_id
+                )
+            if row is None:
+                return None
+            await _insert_audit(c, audit)
+            return _to_run(row)
+
+        return await self._tx(op)
+
+    async def expire_approvals(self, now: float) -> list[tuple[str, str]]:
+        async def op(c: Conn) -> list[tuple[str, str]]:
+            rows = await c.fetch(
+                "UPDATE runs SET state = 'expired', finished_at = $1,"
+                " reason = 'expired: nobody approved it within its approval_timeout'"
+                " WHERE state = 'awaiting_approval' AND expires_at <= $1 RETURNING id, reflex",
+                now,
+            )
+            for r in rows:
+                await _insert_audit(
+                    c,
+                    AuditEntry(now, "alertreflex", "expire", r["id"], "nobody approved it in time"),
+                )
+            return [(r["id"], r["reflex"]) for r in rows]
+
+        return await self._tx(op)
+
+    async def withdraw_approvals(
+        self, reflex: str, fingerprint: str, starts_at: str, reason: str, now: float
+    ) -> list[str]:
+        rows = await self._fetch(
+            "UPDATE runs SET state = 'skipped', reason = $1, finished_at = $2 WHERE reflex = $3"
+            " AND fingerprint = $4 AND starts_at = $5 AND state = 'awaiting_approval'"
+            " RETURNING id",
+            _clean(reason),
+            now,
+            reflex,
+            fingerprint,
+            starts_at,
+        )
+        return [r["id"] for r in rows]
+
+    async def add_rerun(self, run: NewRun, of: RunRecord, audit: AuditEntry, now: float) -> None:
+        async def op(c: Conn) -> None:
+            # superseded keeps a manual run out of the episode's once-only key.
+            await c.execute(
+                f"INSERT INTO runs ({_NEW_RUN_COLUMNS}, superseded, manual_by, rerun_of,"  # noqa: S608
+                f" owner, lease_until) VALUES ({_NEW_RUN_VALUES}, true, $14, $15, $16,"
+                " $9::float8 + $17::float8)",
+                *_run_args(run, now, of.notification_id),
+                _clean(audit.who),
+                of.id,
+                self.replica,
+                self.lease,
+            )
+            await _insert_audit(c, audit)
+
+        await self._tx(op)

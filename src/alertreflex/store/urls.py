@@ -1,0 +1,48 @@
+"""``--storage`` URLs: ``sqlite:///PATH`` (embedded) or ``postgresql://…`` (shared)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from alertreflex.store.base import Store
+from alertreflex.store.postgres import PostgresStore
+from alertreflex.store.sqlite import SQLiteStore
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class StorageURLError(ValueError):
+    pass
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(POSTGRES_SCHEMES)
+
+
+def open_store(url: str, *, replica: str = "", lease: float = 30.0) -> Store:
+    """The store for ``url`` (not opened yet). ``replica`` names this process in
+    a shared store: its runs carry it, with a lease of ``lease`` seconds it renews."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise StorageURLError(f"--storage {url}: no file name after sqlite:///")
+        return SQLiteStore(Path(path))
+    if is_postgres(url):
+        return PostgresStore(url, replica=replica, lease=lease)
+    scheme = url.partition(":")[0]
+    raise StorageURLError(
+        f"--storage {url}: unsupported scheme {scheme!r};"
+        " use sqlite:///PATH or postgresql://USER@HOST/DATABASE"
+    )
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for logs and messages."""
+    return PostgresStore(url).where if is_postgres(url) else url
+
+
+def replica_id() -> str:
+    """This process, among the replicas of a shared store: host name and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,101 @@
+"""Several replicas on one PostgreSQL, as users run them behind an Alertmanager HA
+pair: every replica gets every notification, and each episode still acts once."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.payloads import alert, notification
+
+# mkdir without -p fails when the directory exists: an episode acted on twice would
+# leave a failed run behind, not just a second line somewhere.
+CONFIG = """\
+settings:
+  replica_lease: 2s
+reflexes:
+  - name: once
+    team: t
+    match: ['alertname="Once"']
+    on_firing:
+      - exec: {{command: ["mkdir", "{out}/{{{{ alert.labels.instance }}}}"]}}
+  - name: slow
+    team: t
+    match: ['alertname="Slow"']
+    max_concurrent: 3
+    on_firing:
+      - exec: {{command: ["sleep", "3"], timeout: 30s}}
+      - exec: {{command: ["mkdir", "{out}/slow-{{{{ alert.labels.instance }}}}"]}}
+"""
+
+
+def _replicas(make_server: Any, storage: str, out: Path, n: int) -> list[Any]:
+    out.mkdir(exist_ok=True)
+    return [make_server(CONFIG.format(out=out), storage=storage) for _ in range(n)]
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def test_every_replica_gets_the_notification_and_the_episode_acts_once(
+    make_server: Any, shared_storage: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    replicas = _replicas(make_server, shared_storage, out, 3)
+    payloads = [
+        notification(alert({"alertname": "Once", "team": "t", "instance": f"i{i}"}))
+        for i in range(30)
+    ]
+    for payload in payloads:
+        for srv in replicas:
+            assert srv.post(payload).status_code == 200
+    runs = replicas[0].wait_runs(30, timeout=30)
+    assert len(runs) == 30 and all(r["state"] == "succeeded" for r in runs)
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"i{i}" for i in range(30))
+    # Every replica shows the same runs, whichever ran them.
+    assert {r["id"] for r in replicas[2].runs()} == {r["id"] for r in runs}
+    text = httpx.get(replicas[1].url + "/metrics", timeout=10).text
+    assert 'alertreflex_replica_info{replica="' in text and 'store="postgresql"' in text
+
+
+def test_a_pause_at_one_replica_holds_the_others_within_a_second(
+    make_server: Any, shared_storage: str, tmp_path: Path
+) -> None:
+    a, b = _replicas(make_server, shared_storage, tmp_path / "out", 2)
+    paused = httpx.post(
+        a.url + "/api/v1/pause", json={"reason": "maintenance", "by": "ops"}, timeout=10
+    )
+    assert paused.status_code == 200, paused.text
+    time.sleep(1.5)
+    b.post(notification(alert({"alertname": "Once", "team": "t", "instance": "p"})))
+    (skipped,) = b.wait_runs(1, states=("skipped",))
+    assert skipped["reason"] == "paused by ops: maintenance"
+    assert not (tmp_path / "out" / "p").exists()
+
+
+def test_runs_of_a_killed_replica_finish_elsewhere(
+    make_server: Any, shared_storage: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    victim, survivor = _replicas(make_server, shared_storage, out, 2)
+    for i in range(3):
+        payload = notification(alert({"alertname": "Slow", "team": "t", "instance": f"s{i}"}))
+        assert victim.post(payload).status_code == 200
+    victim.wait_runs(3, states=("running",), timeout=10)
+    victim.stop(signal.SIGKILL)  # no clean shutdown: its leases just stop
+    runs = survivor.wait_runs(3, timeout=30)
+    assert sorted(p.name for p in out.iterdir()) == ["slow-s0", "slow-s1", "slow-s2"]
+    for r in runs:
+        full = survivor.run(r["id"])
+        assert full["attempts"] == 2, full  # interrupted on the victim, resumed here
+    assert "run_taken_over" in survivor.log()

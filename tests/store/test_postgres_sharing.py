@@ -1,0 +1,139 @@
+"""What only a shared store does: several replicas on one real PostgreSQL.
+
+Each "replica" here is a PostgresStore with its own id and connection pool, as
+separate processes have; the replica tests in tests/replicas run real servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import asyncpg
+import pytest
+
+from alertreflex.core.models import RunState
+from alertreflex.store.migrations import migrate_store
+from alertreflex.store.postgres import LEASE, PostgresStore
+from alertreflex.store.postgres_schema import SCHEMA_VERSION
+from alertreflex.store.urls import open_store
+from tests.pg import fresh_schema
+from tests.store.test_store import _alert, _batch, _run
+
+Replicas = Callable[..., Coroutine[Any, Any, list[PostgresStore]]]
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[Replicas]:
+    opened: list[PostgresStore] = []
+    async with fresh_schema() as dsn:
+        await migrate_store(dsn)
+
+        async def make(n: int, lease: float = LEASE) -> list[PostgresStore]:
+            new = [PostgresStore(dsn, replica=f"r{len(opened) + i}", lease=lease) for i in range(n)]
+            for s in new:
+                await s.open()
+            opened.extend(new)
+            return new
+
+        yield make
+        for s in opened:
+            await s.close()
+
+
+async def test_the_same_notification_at_every_replica_makes_one_run(replicas: Replicas) -> None:
+    """An Alertmanager HA pair sends each notification to every replica: one run."""
+    stores = await replicas(3)
+    for _ in range(20):
+        results = await asyncio.gather(
+            *[
+                s.ingest(
+                    _batch(
+                        [_alert(fp=f"fp{i}") for i in range(5)],
+                        [_run(fp=f"fp{i}") for i in range(5)],
+                    )
+                )
+                for s in stores
+            ]
+        )
+    assert sum(len(r.created) for r in results) == 0  # the last round: all duplicates
+    runs = await stores[0].list_runs(limit=100)
+    assert len(runs) == 5
+    assert len({(r.fingerprint, r.trigger) for r in runs}) == 5
+
+
+async def test_a_run_is_claimed_by_one_replica_only(replicas: Replicas) -> None:
+    stores = await replicas(3)
+    (run,) = (await stores[0].ingest(_batch([_alert()], [_run()]))).created
+    attempts = await asyncio.gather(*[s.claim(run.id, time.time(), []) for s in stores])
+    assert sorted(attempts, key=lambda a: a or 0) == [None, None, 1]
+
+
+async def test_runs_of_a_live_replica_stay_its_own(replicas: Replicas) -> None:
+    a, b = await replicas(2)
+    (queued,) = (await a.ingest(_batch([_alert(fp="q")], [_run(fp="q")]))).created
+    (running,) = (await a.ingest(_batch([_alert(fp="r")], [_run(fp="r")]))).created
+    assert await a.claim(running.id, time.time(), []) == 1
+    assert await b.take_over(time.time()) == []
+    # Past the lease (a stopped renewing it): b takes both; the running one resumes.
+    later = time.time() + LEASE + 1
+    taken = {r.id: r for r in await b.take_over(later)}
+    assert set(taken) == {queued.id, running.id}
+    assert taken[queued.id].state is RunState.QUEUED
+    assert taken[running.id].state is RunState.INTERRUPTED
+    assert "lease expired" in taken[running.id].reason
+    assert await a.take_over(later) == []  # now b's, with a fresh lease
+    assert await b.claim(running.id, time.time(), []) == 2
+
+
+async def test_a_clean_stop_hands_queued_runs_over_at_once(replicas: Replicas) -> None:
+    a, b = await replicas(2)
+    (run,) = (await a.ingest(_batch([_alert()], [_run()]))).created
+    assert await a.release() == 1
+    (taken,) = await b.take_over(time.time())
+    assert taken.id == run.id
+
+
+async def test_take_over_splits_orphans_between_replicas(replicas: Replicas) -> None:
+    (dead,) = await replicas(1)
+    for i in range(200):
+        await dead.ingest(_batch([_alert(fp=f"f{i}")], [_run(fp=f"f{i}")]))
+    later = time.time() + LEASE + 1
+    stores = await replicas(3)
+    taken = await asyncio.gather(*[s.take_over(later) for s in stores])
+    ids = [r.id for t in taken for r in t]
+    assert len(ids) == len(set(ids)) == 200
+
+
+async def test_leases_are_renewed_while_the_replica_lives(replicas: Replicas) -> None:
+    a, b = await replicas(2, lease=0.6)
+    (run,) = (await a.ingest(_batch([_alert()], [_run()]))).created
+    (dropped,) = (await a.ingest(_batch([_alert(fp="x")], [_run(fp="x")]))).created
+    a.renew_leases_of(lambda: [run.id])  # holds run; dropped was lost (a crash)
+    assert await a.claim(run.id, time.time(), []) == 1
+    await asyncio.sleep(1.5)  # past the first lease: run's renewed twice since
+    (taken,) = await b.take_over(time.time())
+    assert taken.id == dropped.id
+    b.renew_leases_of(lambda: [dropped.id])
+    await a.close()  # renewals stop (the run stays running: a died mid-run)
+    await asyncio.sleep(0.8)
+    (taken,) = await b.take_over(time.time())
+    assert (taken.id, taken.state) == (run.id, RunState.INTERRUPTED)
+
+
+async def test_serve_refuses_an_unmigrated_or_newer_schema() -> None:
+    async with fresh_schema() as dsn:
+        with pytest.raises(Exception, match="run `alertreflex migrate --storage URL` first"):
+            await open_store(dsn).open()
+        await migrate_store(dsn)
+        conn = await asyncpg.connect(dsn)
+        await conn.execute(
+            "UPDATE meta SET value = $1 WHERE key = 'schema_version'", str(SCHEMA_VERSION + 1)
+        )
+        await conn.close()
+        with pytest.raises(
+            Exception, match=f"schema version {SCHEMA_VERSION + 1}; this alertreflex knows up to"
+        ):
+            await open_store(dsn).open()
