@@ -30,6 +30,16 @@ reflexes:
     on_firing:
       - exec: {{command: ["sleep", "3"], timeout: 30s}}
       - exec: {{command: ["mkdir", "{out}/slow-{{{{ alert.labels.instance }}}}"]}}
+  - name: cool
+    team: t
+    match: ['alertname="Cool"']
+    cooldown: 1h
+    on_firing: [{{exec: {{command: ["true"]}}}}]
+  - name: stormy
+    team: t
+    match: ['alertname="Stormy"']
+    storm_guard: {{max_runs: 2, window: 1h}}
+    on_firing: [{{exec: {{command: ["true"]}}}}]
 """
 
 
@@ -99,3 +109,34 @@ def test_runs_of_a_killed_replica_finish_elsewhere(
         full = survivor.run(r["id"])
         assert full["attempts"] == 2, full  # interrupted on the victim, resumed here
     assert "run_taken_over" in survivor.log()
+
+
+def test_cooldowns_and_storm_guards_count_every_replicas_runs(
+    make_server: Any, shared_storage: str, tmp_path: Path
+) -> None:
+    replicas = _replicas(make_server, shared_storage, tmp_path / "out", 3)
+    a, b, c = replicas
+    a.post(notification(alert({"alertname": "Cool", "team": "t", "instance": "one"})))
+    a.wait_runs(1, reflex="cool")
+    b.post(notification(alert({"alertname": "Cool", "team": "t", "instance": "two"})))
+    (cooled,) = b.wait_runs(1, states=("skipped",), reflex="cool")
+    assert cooled["reason"].startswith("cooldown: last firing run started")
+
+    for i in range(6):
+        srv = replicas[i % 3]
+        srv.post(notification(alert({"alertname": "Stormy", "team": "t", "instance": f"s{i}"})))
+    runs = c.wait_runs(6, states=("succeeded", "skipped"), reflex="stormy")
+    assert sorted(r["state"] for r in runs) == ["skipped"] * 4 + ["succeeded"] * 2
+    assert all(
+        r["reason"].startswith("storm guard: 2 firing runs of reflex stormy")
+        for r in runs
+        if r["state"] == "skipped"
+    )
+    # Every replica mirrors the shared window within a second or two.
+    _wait(
+        lambda: all(
+            s.metric('alertreflex_storm_guard_tripped{scope="stormy"}') == 1 for s in replicas
+        ),
+        5,
+        "every replica reports the tripped storm guard",
+    )

@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from alertreflex.core.models import RunState
+from alertreflex.store.base import GLOBAL, Gate, Guard
 from alertreflex.store.migrations import migrate_store
 from alertreflex.store.postgres import LEASE, PostgresStore
 from alertreflex.store.postgres_schema import SCHEMA_VERSION
@@ -137,3 +138,45 @@ async def test_serve_refuses_an_unmigrated_or_newer_schema() -> None:
             Exception, match=f"schema version {SCHEMA_VERSION + 1}; this alertreflex knows up to"
         ):
             await open_store(dsn).open()
+
+
+async def test_a_cooldown_lets_one_of_several_replicas_start(replicas: Replicas) -> None:
+    stores = await replicas(3)
+    runs = [
+        (await s.ingest(_batch([_alert(fp=f"c{i}")], [_run(fp=f"c{i}")]))).created[0]
+        for i, s in enumerate(stores)
+    ]
+    gate = Gate("r1", cooldown=60, guards=[])
+    claims = await asyncio.gather(
+        *[s.claim_gated(r.id, time.time(), [], gate) for s, r in zip(stores, runs, strict=True)]
+    )
+    assert sorted(c.attempt or 0 for c in claims) == [0, 0, 1]
+    assert sorted(c.refused for c in claims) == ["", "cooldown", "cooldown"]
+    # An operator's decision is not held back, and counts as a start.
+    refused = next(r for r, c in zip(runs, claims, strict=True) if c.refused)
+    forced = await stores[0].claim_gated(
+        refused.id, time.time(), [], Gate("r1", 60, [], enforce=False)
+    )
+    assert forced.attempt == 1
+    (row,) = await stores[1].gates()
+    assert row.scope == "r1" and row.last_start is not None
+
+
+async def test_a_storm_guard_counts_the_starts_of_every_replica(replicas: Replicas) -> None:
+    stores = await replicas(3)
+    runs = [
+        (await stores[i % 3].ingest(_batch([_alert(fp=f"s{i}")], [_run(fp=f"s{i}")]))).created[0]
+        for i in range(9)
+    ]
+    gate = Gate("r1", cooldown=0, guards=[Guard("r1", 2, 60), Guard(GLOBAL, 3, 60)])
+    claims = await asyncio.gather(
+        *[stores[i % 3].claim_gated(r.id, time.time(), [], gate) for i, r in enumerate(runs)]
+    )
+    assert sum(1 for c in claims if c.attempt) == 2
+    assert {c.refused for c in claims if not c.attempt} == {"storm_guard"}
+    rows = {r.scope: r for r in await stores[0].gates()}
+    assert (rows["r1"].window_runs, rows[GLOBAL].window_runs) == (2, 2)
+    # The window closes: starts are allowed again.
+    blocked = next(r for r, c in zip(runs, claims, strict=True) if not c.attempt)
+    again = await stores[1].claim_gated(blocked.id, time.time() + 61, [], gate)
+    assert (again.attempt, again.refused) == (1, "")

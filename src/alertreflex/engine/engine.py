@@ -135,6 +135,7 @@ class Engine:
             tick += 1
             try:
                 await self.controls.load()
+                self._runner.adopt(await self.store.gates(), time.time())
                 if tick % TAKE_OVER_EVERY:
                     continue
                 await self.approvals.refresh()

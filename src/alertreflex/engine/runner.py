@@ -23,7 +23,7 @@ from alertreflex.core.ids import new_id
 from alertreflex.core.models import RunState, Trigger
 from alertreflex.core.paths import format_path
 from alertreflex.core.templates import TemplateError
-from alertreflex.engine import controls
+from alertreflex.engine import controls, storm
 from alertreflex.engine.amcheck import still_listed
 from alertreflex.engine.approvals import WITHDRAWN, Approvals
 from alertreflex.engine.controls import Controls
@@ -32,7 +32,7 @@ from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_restore
 from alertreflex.engine.redact import Redactor
 from alertreflex.engine.storm import StormGuards
-from alertreflex.store.base import Artifact, Store, Undo
+from alertreflex.store.base import GLOBAL, Artifact, Claim, Gate, GateRow, Guard, Store, Undo
 
 log = structlog.get_logger("alertreflex.runner")
 
@@ -184,9 +184,9 @@ class Runner:
                     "cooldown",
                 )
                 return
-            storm = self.storms.check(reflex, cfg.settings, now)
-            if storm is not None:
-                await self._skip(run, storm, "storm_guard")
+            stormy = self.storms.check(reflex, cfg.settings, now)
+            if stormy is not None:
+                await self._skip(run, stormy, "storm_guard")
                 return
             if reflex.delay > 0:
                 gone = await self._gone_after_delay(run, reflex, cfg.settings.alertmanager_url)
@@ -224,14 +224,28 @@ class Runner:
                 )
                 return
         steps = list(run.steps)
-        attempt = await self._store.claim(run.id, now, steps)
+        if self._store.shared and run.trigger is Trigger.FIRING and run.attempts == 0:
+            # Replicas share cooldowns and storm windows: the check above used this
+            # replica's mirror of them; the store decides, atomically with the claim.
+            claim = await self._store.claim_gated(
+                run.id, now, steps, self._gate(reflex, cfg.settings, enforce=not run.checked)
+            )
+            self.adopt(claim.rows, now)
+            if claim.refused:
+                await self._skip(
+                    run, self._refusal(claim, reflex, cfg.settings, now), claim.refused
+                )
+                return
+            attempt = claim.attempt
+        else:
+            attempt = await self._store.claim(run.id, now, steps)
         if attempt is None:
             return  # finished or skipped as a flap since it was queued
         if run.trigger is Trigger.RESOLVED and reflex.undo_steps:
             await self._store.cancel_restores(
                 reflex.name, run.fingerprint, f"the alert resolved: run {run.id} restores", now
             )
-        if run.trigger is Trigger.FIRING:
+        if run.trigger is Trigger.FIRING and not self._store.shared:
             self._last_firing_start[reflex.name] = now
             if run.attempts == 0:
                 self.storms.record(reflex, cfg.settings, now)
@@ -257,6 +271,42 @@ class Runner:
             reason=reason,
             attempt=attempt,
         )
+
+    @staticmethod
+    def _gate(reflex: Reflex, settings: Settings, *, enforce: bool) -> Gate:
+        guards = [
+            Guard(scope, g.max_runs, g.window)
+            for scope, g in ((reflex.name, reflex.storm_guard), (GLOBAL, settings.storm_guard))
+            if g is not None
+        ]
+        return Gate(reflex.name, reflex.cooldown, guards, enforce)
+
+    def _refusal(self, claim: Claim, reflex: Reflex, settings: Settings, now: float) -> str:
+        row = next(r for r in claim.rows if r.scope == claim.scope)
+        if claim.refused == "cooldown":
+            ago = now - (row.last_start or now)
+            return (
+                f"cooldown: last firing run started {ago:.0f}s ago, "
+                f"cooldown is {reflex.cooldown:g}s"
+            )
+        guard = reflex.storm_guard if claim.scope else settings.storm_guard
+        assert guard is not None  # the store refused with this scope's guard
+        scope = claim.scope or storm.ALL
+        return self.storms.why(scope, row.window_runs, row.window_opened or now, guard)
+
+    def adopt(self, rows: list[GateRow], now: float) -> None:
+        """Mirror a shared store's gates: other replicas' starts count here too."""
+        cfg = self._config()
+        for row in rows:
+            if row.scope == GLOBAL:
+                scope, guard = storm.ALL, cfg.settings.storm_guard
+            else:
+                reflex = cfg.reflexes.get(row.scope)
+                scope, guard = row.scope, reflex.storm_guard if reflex else None
+                if row.last_start is not None:
+                    self._last_firing_start[row.scope] = row.last_start
+            if row.window_opened is not None:
+                self.storms.adopt(scope, row.window_opened, row.window_runs, guard, now)
 
     async def _await_approval(
         self,

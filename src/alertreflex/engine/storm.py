@@ -4,7 +4,9 @@
 Fixed windows: a window opens with the first firing run after the last one closed;
 once it holds ``max_runs`` runs, further firing runs are skipped until it closes.
 So an alert storm costs at most ``max_runs`` actions per window, and the window's
-end is a time the skip reason can name. Kept in memory: a restart opens new windows.
+end is a time the skip reason can name. The embedded store keeps them in memory (a
+restart opens new windows); on a shared store the windows live in the database,
+counted in the transaction that starts a run, and this mirrors them.
 """
 
 from __future__ import annotations
@@ -42,14 +44,19 @@ class StormGuards:
                 continue
             window = self._current(scope, guard, now)
             if window.runs >= guard.max_runs:
-                until = datetime.fromtimestamp(window.opened + guard.window, UTC)
-                what = f"reflex {reflex.name}" if scope != ALL else "all reflexes"
-                return (
-                    f"storm guard: {window.runs} firing runs of {what} within "
-                    f"{format_duration(guard.window)}, stopped until "
-                    f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC"
-                )
+                return self.why(scope, window.runs, window.opened, guard)
         return None
+
+    @staticmethod
+    def why(scope: str, runs: int, opened: float, guard: StormGuard) -> str:
+        """The skip reason of a firing run that ``scope``'s guard stops."""
+        until = datetime.fromtimestamp(opened + guard.window, UTC)
+        what = f"reflex {scope}" if scope != ALL else "all reflexes"
+        return (
+            f"storm guard: {runs} firing runs of {what} within "
+            f"{format_duration(guard.window)}, stopped until "
+            f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+        )
 
     def record(self, reflex: Reflex, settings: Settings, now: float) -> None:
         """A firing run of ``reflex`` started."""
@@ -84,6 +91,25 @@ class StormGuards:
             if window.runs >= guard.max_runs and now < until:
                 out.append((scope, until))
         return sorted(out)
+
+    def adopt(
+        self, scope: str, opened: float, runs: int, guard: StormGuard | None, now: float
+    ) -> None:
+        """Take a window as a shared store holds it (other replicas count into it)."""
+        if guard is None:
+            return
+        before = self._windows.get(scope)
+        was = before is not None and before.runs >= guard.max_runs
+        self._windows[scope] = _Window(opened=opened, runs=runs)
+        tripped = runs >= guard.max_runs and now < opened + guard.window
+        self._metrics.storm.labels(scope).set(1 if tripped else 0)
+        if tripped and not was:
+            log.warning(
+                "storm_guard_tripped",
+                scope=scope,
+                max_runs=guard.max_runs,
+                window=format_duration(guard.window),
+            )
 
     def _current(self, scope: str, guard: StormGuard, now: float) -> _Window:
         window = self._windows.get(scope)

@@ -175,6 +175,46 @@ GLOBAL = ""  # the scope of a control that holds every reflex
 
 
 @dataclass
+class Guard:
+    """A storm guard's limit: at most ``max_runs`` firing runs per ``window`` seconds
+    in ``scope`` (a reflex name, or GLOBAL for all reflexes together)."""
+
+    scope: str
+    max_runs: int
+    window: float
+
+
+@dataclass
+class Gate:
+    """What a firing run's start must pass on a shared store, checked and recorded
+    in the transaction that claims it, so that two replicas never both decide alone."""
+
+    reflex: str
+    cooldown: float
+    guards: list[Guard]
+    enforce: bool = True  # False: an operator approved or re-ran it: only record it
+
+
+@dataclass
+class GateRow:
+    """A scope's shared state: the last firing start (cooldown) and the storm
+    guard's fixed window (opened at, runs in it)."""
+
+    scope: str
+    last_start: float | None
+    window_opened: float | None
+    window_runs: int
+
+
+@dataclass
+class Claim:
+    attempt: int | None  # None: someone else claimed or finished it
+    refused: str = ""  # "cooldown" or "storm_guard": the run did not start
+    scope: str = ""  # the scope that refused it
+    rows: list[GateRow] = field(default_factory=list)  # the gate's state after this
+
+
+@dataclass
 class Control:
     """A brake in force: ``scope`` is GLOBAL or a reflex name; ``kind`` says who put
     it there: ``pause`` (an operator) or ``breaker`` (consecutive failures)."""
@@ -254,6 +294,17 @@ class Store(ABC):
     @abstractmethod
     async def recover(self) -> list[RunRecord]:
         """At start: mark runs left ``running`` as interrupted; return all unfinished runs."""
+
+    async def claim_gated(
+        self, run_id: str, now: float, steps: list[dict[str, Any]], gate: Gate
+    ) -> Claim:
+        """``claim`` a firing run if ``gate`` lets it start. A store of one process
+        leaves the gate to the runner's memory (nobody else decides)."""
+        return Claim(await self.claim(run_id, now, steps))
+
+    async def gates(self) -> list[GateRow]:
+        """The shared gate states, for replicas to mirror; none without sharing."""
+        return []
 
     def renew_leases_of(self, held: Callable[[], list[str]]) -> None:  # noqa: B027
         """On a shared store: ``held`` lists the runs this process holds, whose

@@ -29,7 +29,10 @@ from alertreflex.store.base import (
     AlertRecord,
     Artifact,
     AuditEntry,
+    Claim,
     Control,
+    Gate,
+    GateRow,
     Ingest,
     IngestResult,
     NewRun,
@@ -432,6 +435,71 @@ class PostgresStore(Store):
             )
         )
         return attempt
+
+    async def claim_gated(
+        self, run_id: str, now: float, steps: list[dict[str, Any]], gate: Gate
+    ) -> Claim:
+        scopes = sorted({gate.reflex, *(g.scope for g in gate.guards)})
+
+        async def op(c: Conn) -> Claim:
+            # Row locks on the scopes, always in the same order: replicas starting
+            # runs of one reflex queue here, one decision at a time.
+            await c.execute(
+                "INSERT INTO gates (scope) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                scopes,
+            )
+            rows = {
+                r["scope"]: GateRow(
+                    r["scope"], r["last_start"], r["window_opened"], r["window_runs"]
+                )
+                for r in await c.fetch(
+                    "SELECT scope, last_start, window_opened, window_runs FROM gates"
+                    " WHERE scope = ANY($1::text[]) ORDER BY scope FOR UPDATE",
+                    scopes,
+                )
+            }
+            mine = rows[gate.reflex]
+            for g in gate.guards:
+                row = rows[g.scope]
+                if row.window_opened is None or now >= row.window_opened + g.window:
+                    row.window_opened, row.window_runs = now, 0
+            if gate.enforce:
+                last = mine.last_start
+                if gate.cooldown > 0 and last is not None and now - last < gate.cooldown:
+                    return Claim(None, "cooldown", gate.reflex, list(rows.values()))
+                for g in gate.guards:
+                    if rows[g.scope].window_runs >= g.max_runs:
+                        return Claim(None, "storm_guard", g.scope, list(rows.values()))
+            attempt = await c.fetchval(
+                "UPDATE runs SET state = 'running', attempts = attempts + 1,"
+                " started_at = coalesce(started_at, $1), steps = $2::json, owner = $4,"
+                " lease_until = $1::float8 + $5::float8"
+                " WHERE id = $3 AND state IN ('queued', 'interrupted') RETURNING attempts",
+                now,
+                _json(steps),
+                run_id,
+                self.replica,
+                self.lease,
+            )
+            if attempt is None:
+                return Claim(None)
+            mine.last_start = now
+            for g in gate.guards:
+                rows[g.scope].window_runs += 1
+            await c.executemany(
+                "UPDATE gates SET last_start = $2, window_opened = $3, window_runs = $4"
+                " WHERE scope = $1",
+                [(r.scope, r.last_start, r.window_opened, r.window_runs) for r in rows.values()],
+            )
+            return Claim(attempt, rows=list(rows.values()))
+
+        return await self._tx(op)
+
+    async def gates(self) -> list[GateRow]:
+        rows = await self._fetch(
+            "SELECT scope, last_start, window_opened, window_runs FROM gates ORDER BY scope"
+        )
+        return [GateRow(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def save_steps(self, run_id: str, steps: list[dict[str, Any]]) -> None:
         await self._run(

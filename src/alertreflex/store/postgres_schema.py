@@ -8,7 +8,9 @@ safe.
 
 Version 4 is the first PostgreSQL schema: it has the same tables as SQLite's version
 4 (so both backends carry one version number), plus each run's ``owner`` replica
-and ``lease_until``, the deadline after which another replica may take it over.
+and ``lease_until``, the deadline after which another replica may take it over,
+and ``gates``: per reflex (and for all reflexes, scope '') the last firing start
+and the storm guard's window, which the embedded store keeps in memory.
 """
 
 from __future__ import annotations
@@ -124,6 +126,12 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit(at);
 CREATE INDEX audit_target ON audit(target);
+CREATE TABLE gates (
+    scope text PRIMARY KEY,
+    last_start double precision,
+    window_opened double precision,
+    window_runs integer NOT NULL DEFAULT 0
+);
 """
 
 # Steps from the version before to this one; none yet beyond the first schema.

@@ -1,0 +1,140 @@
+"""The whole picture: an Alertmanager HA pair (two real, clustered
+prometheus-alertmanager processes) sending every notification to each of three
+replicas on one PostgreSQL; 1,000 alerts; one replica killed with SIGKILL in the
+middle of its runs. Every episode's reflex runs exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from alertreflex.demo.stack import Stack
+from tests.conftest import free_port
+
+ALERTS = 1000
+# Two steps: the sleep keeps runs in flight when the replica is killed; mkdir (no
+# -p) fails if an episode were acted on twice.
+CONFIG = """\
+settings:
+  replica_lease: 2s
+reflexes:
+  - name: once
+    team: t
+    match: ['alertname="Storm"']
+    max_concurrent: 8
+    on_firing:
+      - exec: {{command: ["sleep", "0.1"]}}
+      - exec: {{command: ["mkdir", "{out}/{{{{ alert.labels.instance }}}}"]}}
+"""
+
+
+def _alertmanagers(stack: Stack, replicas: list[Any]) -> list[str]:
+    config = {
+        "route": {
+            "receiver": "alertreflex",
+            "group_by": ["alertname", "shard"],
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [
+            {
+                "name": "alertreflex",
+                "webhook_configs": [
+                    {"url": f"{r.url}/webhook", "send_resolved": True} for r in replicas
+                ],
+            }
+        ],
+    }
+    path = stack.workdir / "alertmanager-ha.yml"
+    path.write_text(yaml.safe_dump(config))
+    cluster = [free_port() for _ in range(2)]
+    urls = []
+    for i in range(2):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        data = stack.workdir / f"am{i}-data"
+        data.mkdir()
+        stack.start(
+            f"alertmanager-{i}",
+            [
+                "prometheus-alertmanager",
+                f"--config.file={path}",
+                f"--storage.path={data}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.external-url={url}",
+                f"--cluster.listen-address=127.0.0.1:{cluster[i]}",
+                f"--cluster.peer=127.0.0.1:{cluster[1 - i]}",
+                "--cluster.peer-timeout=1s",
+                "--cluster.gossip-interval=50ms",
+            ],
+            f"{url}/-/ready",
+        )
+        urls.append(url)
+    return urls
+
+
+def test_an_ha_pair_three_replicas_and_a_kill_act_once_per_episode(
+    make_server: Any, shared_storage: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    replicas = [make_server(CONFIG.format(out=out), storage=shared_storage) for _ in range(3)]
+    with Stack(tmp_path / "stack") as stack:
+        ams = _alertmanagers(stack, replicas)
+        now = dt.datetime.now(dt.UTC)
+        alerts = [
+            {
+                "labels": {
+                    "alertname": "Storm",
+                    "team": "t",
+                    "instance": f"i{n}",
+                    "shard": str(n % 20),
+                },
+                "startsAt": now.isoformat(),
+                "endsAt": (now + dt.timedelta(hours=1)).isoformat(),
+            }
+            for n in range(ALERTS)
+        ]
+        for am in ams:  # as Prometheus does: every alert to every Alertmanager
+            httpx.post(f"{am}/api/v2/alerts", json=alerts, timeout=30).raise_for_status()
+
+        victim, survivors = replicas[2], replicas[:2]
+        deadline = time.monotonic() + 60
+        while not [r for r in victim.runs(limit=50) if r["state"] == "running"]:
+            assert time.monotonic() < deadline, "the victim never ran anything"
+            time.sleep(0.05)
+        victim.stop(signal.SIGKILL)
+
+        deadline = time.monotonic() + 120
+        while len(list(out.iterdir())) < ALERTS:
+            assert time.monotonic() < deadline, f"{len(list(out.iterdir()))} of {ALERTS} acted on"
+            time.sleep(0.5)
+        time.sleep(3)  # anything acting twice would do so by now (lease 2s)
+
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"i{n}" for n in range(ALERTS))
+    runs = survivors[0].runs(limit=1000) + survivors[0].runs(limit=1000, state="failed")
+    states = {r["state"] for r in runs}
+    assert states == {"succeeded"}, states
+    counted = httpx.get(f"{survivors[1].url}/api/v1/runs", params={"limit": 1000}, timeout=10)
+    assert len(counted.json()["runs"]) == ALERTS
+    resumed = [r for r in runs if r["attempts"] > 1]
+    assert resumed, "no run of the killed replica was resumed elsewhere"
+    assert any("run_taken_over" in s.log() for s in survivors)
+    # Each replica got the notifications the others acted on: the once-only was tested.
+    for s in survivors:
+        assert s.metric("alertreflex_duplicate_notifications_total") > 0
+    print(
+        "notifications per survivor:",
+        [s.metric("alertreflex_notifications_total") for s in survivors],
+        "duplicates:",
+        [s.metric("alertreflex_duplicate_notifications_total") for s in survivors],
+        "resumed:",
+        len(resumed),
+    )
