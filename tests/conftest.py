@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -14,6 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+
+from alertreflex.store.migrations import migrate_store
+from tests.pg import fresh_schema
 
 BIN = Path(sys.executable).parent / "alertreflex"
 
@@ -163,3 +167,17 @@ def make_server(tmp_path: Path) -> Iterator[Any]:
         if srv.proc is not None and srv.proc.poll() is None:
             srv.proc.kill()
             srv.proc.wait()
+
+
+@pytest.fixture
+def shared_storage() -> Iterator[str]:
+    """A migrated, empty schema of the test PostgreSQL, as a --storage URL."""
+    schema = fresh_schema()
+    loop = asyncio.new_event_loop()
+    try:
+        dsn = loop.run_until_complete(schema.__aenter__())
+        loop.run_until_complete(migrate_store(dsn))
+        yield dsn
+    finally:
+        loop.run_until_complete(schema.__aexit__(None, None, None))
+        loop.close()

@@ -140,3 +140,25 @@ def test_cooldowns_and_storm_guards_count_every_replicas_runs(
         5,
         "every replica reports the tripped storm guard",
     )
+
+
+def test_a_reload_of_one_replica_reloads_the_others(
+    make_server: Any, shared_storage: str, tmp_path: Path
+) -> None:
+    a, b = _replicas(make_server, shared_storage, tmp_path / "out", 2)
+    extra = """\
+  - name: added
+    team: t
+    match: ['alertname="Added"']
+    on_firing: [{exec: {command: ["true"]}}]
+"""
+    for srv in (a, b):  # a deploy updates every replica's files
+        srv.config.write_text(srv.config.read_text() + extra)
+    assert httpx.post(a.url + "/-/reload", timeout=10).status_code == 200
+
+    def names(srv: Any) -> set[str]:
+        doc = httpx.get(srv.url + "/api/v1/reflexes", timeout=10).json()
+        return {r["name"] for r in doc["reflexes"]}
+
+    _wait(lambda: "added" in names(b), 5, "the other replica reloads")
+    assert "reloading_for_peer" in b.log() and "reloading_for_peer" not in a.log()

@@ -173,6 +173,12 @@ class Settings(_Strict):
     shutdown_grace: Duration = Field(
         default=30.0, description="How long running actions may finish after SIGTERM."
     )
+    retention: Duration = Field(
+        default=30 * 86400.0,
+        ge=0,
+        description="How long finished runs (with their artifacts), notifications and "
+        "resolved episodes are kept; 0 keeps them forever. Pruned hourly, in small batches.",
+    )
     replica_lease: Annotated[Duration, Field(ge=1, le=3600)] = Field(
         default=30.0,
         description="On a shared (PostgreSQL) store: how long a replica's runs stay its "

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
 from alertreflex.actions.base import Action
 from alertreflex.config.loader import Config
+from alertreflex.core.durations import format_duration
 from alertreflex.core.ids import new_id
 from alertreflex.core.models import NotificationIn, RunState, Trigger
 from alertreflex.engine.approvals import Approvals
@@ -23,6 +25,7 @@ from alertreflex.store.base import (
     AuditEntry,
     IngestResult,
     NewRun,
+    Pruned,
     RunRecord,
     Store,
     StoreError,
@@ -37,6 +40,11 @@ RESTORE_AT_SHUTDOWN_TIMEOUT = 15.0
 # every TAKE_OVER_EVERY-th time also for their approvals and orphaned runs.
 SHARE_INTERVAL = 1.0
 TAKE_OVER_EVERY = 2
+# Pruning after settings.retention: first a minute after start, then hourly, in
+# batches of PRUNE_BATCH rows with a pause between them for other writers.
+PRUNE_FIRST = 60.0
+PRUNE_EVERY = 3600.0
+PRUNE_BATCH = 500
 
 
 class Refused(Exception):
@@ -61,6 +69,12 @@ class Engine:
         self.metrics = metrics or Metrics()
         self._last_firing_start: dict[str, float] = {}
         self._sharing: asyncio.Task[None] | None = None
+        self._pruning: asyncio.Task[None] | None = None
+        # A replica reloads when another one was told to (its files may have changed
+        # too): the latest reload signal seen, and the ones this replica sent.
+        self.on_peer_reload: Callable[[], Awaitable[object]] | None = None
+        self._reload_seen: str | None = None
+        self._reload_sent: set[str] = set()
         self.controls = Controls(store, self.metrics)
         self.approvals = Approvals(
             store,
@@ -122,9 +136,63 @@ class Engine:
             log.info("runs_recovered", count=len(recovered))
         await self.approvals.start()
         self.dispatcher.start()
+        self._pruning = asyncio.create_task(self._prune_loop(), name="prune")
         if self.store.shared:
+            self._reload_seen = (await self.store.signals()).get("reload")
             self.store.renew_leases_of(self.dispatcher.held)
             self._sharing = asyncio.create_task(self._share(), name="share")
+
+    async def announce_reload(self) -> None:
+        """An operator reloaded this replica: the others reload too."""
+        if not self.store.shared:
+            return
+        value = new_id()
+        self._reload_sent.add(value)
+        await self.store.signal("reload", value)
+
+    async def _follow_reloads(self) -> None:
+        value = (await self.store.signals()).get("reload")
+        if value is None or value == self._reload_seen:
+            return
+        self._reload_seen = value
+        if value not in self._reload_sent and self.on_peer_reload is not None:
+            log.info("reloading_for_peer")
+            await self.on_peer_reload()
+
+    async def prune(self, now: float) -> Pruned:
+        """Delete what is older than settings.retention, batch by batch."""
+        total = Pruned()
+        retention = self._config.settings.retention
+        if retention <= 0:
+            return total
+        while True:
+            batch = await self.store.prune(now - retention, PRUNE_BATCH)
+            total.runs += batch.runs
+            total.notifications += batch.notifications
+            total.episodes += batch.episodes
+            for what in ("runs", "notifications", "episodes"):
+                self.metrics.pruned.labels(what).inc(getattr(batch, what))
+            if max(batch.runs, batch.notifications, batch.episodes) < PRUNE_BATCH:
+                break
+            await asyncio.sleep(0.05)  # short transactions, with room between them
+        if total.total:
+            log.info(
+                "pruned",
+                runs=total.runs,
+                notifications=total.notifications,
+                episodes=total.episodes,
+                older_than=format_duration(retention),
+            )
+        return total
+
+    async def _prune_loop(self) -> None:
+        await asyncio.sleep(PRUNE_FIRST)
+        while True:
+            try:
+                await self.prune(time.time())
+            except StoreError as exc:
+                log.warning("prune_failed", error=str(exc))
+            await asyncio.sleep(PRUNE_EVERY)
 
     async def _share(self) -> None:
         """On a store shared by replicas: see the others' pauses, disables and
@@ -136,6 +204,7 @@ class Engine:
             try:
                 await self.controls.load()
                 self._runner.adopt(await self.store.gates(), time.time())
+                await self._follow_reloads()
                 if tick % TAKE_OVER_EVERY:
                     continue
                 await self.approvals.refresh()
@@ -298,10 +367,11 @@ class Engine:
         return len(done)
 
     async def shutdown(self, grace: float) -> None:
-        if self._sharing is not None:
-            self._sharing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sharing
+        for task in (self._sharing, self._pruning):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.approvals.stop()
         cancelled = await self.dispatcher.shutdown(grace)
         if cancelled:

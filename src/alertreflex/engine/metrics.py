@@ -108,6 +108,13 @@ class Metrics:
             "Runs waiting for an operator to approve or reject them.",
             registry=r,
         )
+        self.pruned = Counter(
+            "alertreflex_pruned",
+            "Rows deleted after settings.retention: runs (with their artifacts), "
+            "notifications, episodes.",
+            ["what"],
+            registry=r,
+        )
         self.storm = Gauge(
             "alertreflex_storm_guard_tripped",
             "1 while a storm guard stops firing runs: scope is a reflex, or global.",

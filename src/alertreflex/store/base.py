@@ -271,6 +271,19 @@ class AuditEntry:
         }
 
 
+@dataclass
+class Pruned:
+    """What one pruning batch deleted."""
+
+    runs: int = 0
+    notifications: int = 0
+    episodes: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.runs + self.notifications + self.episodes
+
+
 class Store(ABC):
     kind = ""  # "sqlite" or "postgresql", for metrics and messages
     # Shared by several replicas: each must poll it for the others' changes.
@@ -305,6 +318,13 @@ class Store(ABC):
     async def gates(self) -> list[GateRow]:
         """The shared gate states, for replicas to mirror; none without sharing."""
         return []
+
+    async def signal(self, name: str, value: str) -> None:  # noqa: B027
+        """Tell the other replicas of a shared store something (``reload``)."""
+
+    async def signals(self) -> dict[str, str]:
+        """The latest value of every signal; none without sharing."""
+        return {}
 
     def renew_leases_of(self, held: Callable[[], list[str]]) -> None:  # noqa: B027
         """On a shared store: ``held`` lists the runs this process holds, whose
@@ -462,6 +482,13 @@ class Store(ABC):
     async def add_rerun(self, run: NewRun, of: RunRecord, audit: AuditEntry, now: float) -> None:
         """Insert a manual re-run of ``of`` (outside the episode's once-only key) and
         record ``audit``, in one transaction."""
+
+    @abstractmethod
+    async def prune(self, before: float, limit: int) -> Pruned:
+        """Delete up to ``limit`` each of the finished runs (with their artifacts),
+        notifications and resolved episodes older than ``before``: one short
+        transaction, called again until it deletes less than ``limit``. Runs whose
+        changes still wait to be put back are kept."""
 
     @abstractmethod
     async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:

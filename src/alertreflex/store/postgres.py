@@ -36,6 +36,7 @@ from alertreflex.store.base import (
     Ingest,
     IngestResult,
     NewRun,
+    Pruned,
     QueueFullError,
     RunRecord,
     Store,
@@ -495,6 +496,20 @@ class PostgresStore(Store):
 
         return await self._tx(op)
 
+    async def signal(self, name: str, value: str) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO meta (key, value) VALUES ($1, $2)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                f"signal:{name}",
+                value,
+            )
+        )
+
+    async def signals(self) -> dict[str, str]:
+        rows = await self._fetch("SELECT key, value FROM meta WHERE key LIKE 'signal:%'")
+        return {r["key"].removeprefix("signal:"): r["value"] for r in rows}
+
     async def gates(self) -> list[GateRow]:
         rows = await self._fetch(
             "SELECT scope, last_start, window_opened, window_runs FROM gates ORDER BY scope"
@@ -762,6 +777,36 @@ class PostgresStore(Store):
             )
         )
         return bool(status == "resolved")
+
+    async def prune(self, before: float, limit: int) -> Pruned:
+        async def op(c: Conn) -> Pruned:
+            # SKIP LOCKED: replicas pruning at the same time split the work, and no
+            # row a replica is using is waited for.
+            runs = await c.fetch(
+                "WITH r AS (SELECT id FROM runs WHERE created_at < $1 AND finished_at < $1"
+                " AND NOT EXISTS (SELECT 1 FROM undos u WHERE u.run_id = runs.id"
+                " AND u.undone_by IS NULL) LIMIT $2 FOR UPDATE SKIP LOCKED),"
+                " a AS (DELETE FROM artifacts WHERE run_id IN (SELECT id FROM r))"
+                " DELETE FROM runs WHERE id IN (SELECT id FROM r) RETURNING 1",
+                before,
+                limit,
+            )
+            notifications = await c.fetch(
+                "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications"
+                " WHERE received_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1",
+                before,
+                limit,
+            )
+            episodes = await c.fetch(
+                "DELETE FROM episodes WHERE (fingerprint, starts_at) IN (SELECT fingerprint,"
+                " starts_at FROM episodes WHERE status = 'resolved' AND resolved_seen < $1"
+                " LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1",
+                before,
+                limit,
+            )
+            return Pruned(len(runs), len(notifications), len(episodes))
+
+        return await self._tx(op)
 
     async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:
         rows = await self._fetch(

@@ -52,7 +52,7 @@ CREATE TABLE episodes (
     PRIMARY KEY (fingerprint, starts_at)
 );
 CREATE INDEX episodes_firing ON episodes(starts_at) WHERE status = 'firing';
-CREATE INDEX episodes_resolved ON episodes(fingerprint, resolved_seen);
+CREATE INDEX episodes_resolved ON episodes(resolved_seen) WHERE status = 'resolved';
 CREATE TABLE runs (
     id text PRIMARY KEY,
     reflex text NOT NULL,

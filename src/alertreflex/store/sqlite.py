@@ -21,6 +21,7 @@ from alertreflex.store.base import (
     Ingest,
     IngestResult,
     NewRun,
+    Pruned,
     QueueFullError,
     RunRecord,
     Store,
@@ -475,6 +476,30 @@ def _op_add_rerun(
     _insert_audit(conn, audit)
 
 
+def _op_prune(conn: sqlite3.Connection, before: float, limit: int) -> Pruned:
+    ids = [
+        (row[0],)
+        for row in conn.execute(
+            "SELECT id FROM runs WHERE created_at < ? AND finished_at < ?"
+            " AND id NOT IN (SELECT run_id FROM undos WHERE undone_by IS NULL) LIMIT ?",
+            (before, before, limit),
+        )
+    ]
+    conn.executemany("DELETE FROM artifacts WHERE run_id = ?", ids)
+    conn.executemany("DELETE FROM runs WHERE id = ?", ids)
+    notifications = conn.execute(
+        "DELETE FROM notifications WHERE id IN"
+        " (SELECT id FROM notifications WHERE received_at < ? LIMIT ?)",
+        (before, limit),
+    ).rowcount
+    episodes = conn.execute(
+        "DELETE FROM episodes WHERE (fingerprint, starts_at) IN (SELECT fingerprint, starts_at"
+        " FROM episodes WHERE status = 'resolved' AND resolved_seen < ? LIMIT ?)",
+        (before, limit),
+    ).rowcount
+    return Pruned(len(ids), notifications, episodes)
+
+
 class SQLiteStore(Store):
     kind = "sqlite"
 
@@ -717,6 +742,10 @@ class SQLiteStore(Store):
 
     async def add_rerun(self, run: NewRun, of: RunRecord, audit: AuditEntry, now: float) -> None:
         await self._write(_op_add_rerun, run, of, audit, now)
+
+    async def prune(self, before: float, limit: int) -> Pruned:
+        pruned: Pruned = await self._write(_op_prune, before, limit)
+        return pruned
 
     async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:
         rows = await self._read(

@@ -84,8 +84,9 @@ class Service:
     def load(self) -> Config:
         return load_config(self.config_path, params_models(self.action_types))
 
-    async def reload(self) -> str | None:
-        """Reload the config; on failure keep the running one and return why."""
+    async def reload(self, *, announce: bool = True) -> str | None:
+        """Reload the config; on failure keep the running one and return why.
+        ``announce``: on a shared store, the other replicas reload too."""
         try:
             cfg = await asyncio.to_thread(self.load)
         except ConfigError as exc:
@@ -100,6 +101,11 @@ class Service:
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ts.set(time.time())
         log.info("config_reloaded", reflexes=len(cfg.reflexes), files=len(cfg.files))
+        if announce:
+            try:
+                await self.engine.announce_reload()
+            except StoreError as exc:
+                log.warning("reload_not_announced", error=str(exc))
         return None
 
     def _reload_in_background(self) -> None:
@@ -120,6 +126,7 @@ class Service:
         await store.open()
         actions: dict[str, Action[Any]] = {name: cls() for name, cls in self.action_types.items()}
         self.engine = Engine(cfg, store, actions, self.metrics)
+        self.engine.on_peer_reload = lambda: self.reload(announce=False)
         await self.engine.start()
         app = create_app(self.engine, self.reload, lambda: self._ready)
         self.sync = app[SYNC]
