@@ -10,6 +10,9 @@ generator in a separate process (so that its CPU time is measured apart from the
 server's), and this process, which orchestrates, samples the server's RSS and CPU and
 scrapes ``/metrics``. The server is stopped with SIGTERM and the temporary files are
 removed at the end, Ctrl-C included.
+
+With ``--storage postgresql://...`` every case gets a fresh schema instead (dropped
+at the end as well), and ``--replicas N`` runs N servers on it sharing the load.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import random
 import re
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -39,6 +43,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 BIN = Path(sys.executable).parent / "alertreflex"
 HOST = "127.0.0.1"
@@ -52,6 +57,9 @@ TARGET_ACTION_P50_MS = 5.0  # alert-to-action start, p50, at low load
 TARGET_IDLE_RSS_MIB = 60.0
 TARGET_REFLEX_RATIO = 0.90  # 10,000 reflexes vs 10 reflexes, throughput
 TARGET_CONCURRENCY = 16
+# PostgreSQL (issue 6): per replica, at least this share of what SQLite does; the
+# summary holds each replica to this share of the SQLite targets above.
+TARGET_PG_SHARE = 0.5
 QUIET_CPU = 0.25  # other processes' CPU (share of one core) under which the machine is quiet
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
@@ -85,15 +93,14 @@ class Payloads:
     prefix and a counter) and a unique ``startsAt`` (an hour ago plus ``seq`` us).
     """
 
-    def __init__(self, size: int, port: int, prefix: int | None = None) -> None:
+    def __init__(self, size: int, prefix: int | None = None) -> None:
         self.size = size
         self.seq = 0
         self.prefix = random.getrandbits(24) if prefix is None else prefix
         self._base = int(time.time()) - 3600
         self._second = -1
         self._second_text = b""
-        self._head = b"POST /webhook HTTP/1.1\r\nHost: %s:%d\r\n" % (HOST.encode(), port)
-        self._head += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        self._heads: dict[int, bytes] = {}  # per port: replicas listen on several
 
     def _starts_at(self, seq: int) -> bytes:
         second, micro = divmod(seq, 1_000_000)
@@ -116,9 +123,18 @@ class Payloads:
             seqs.append(label.decode())
         return _NOTIFICATION_HEAD + b",".join(parts) + _NOTIFICATION_TAIL, seqs
 
-    def request(self) -> bytes:
+    def http(self, body: bytes, port: int) -> bytes:
+        """``body`` as an HTTP/1.1 POST to the server on ``port``."""
+        head = self._heads.get(port)
+        if head is None:
+            head = b"POST /webhook HTTP/1.1\r\nHost: %s:%d\r\n" % (HOST.encode(), port)
+            head += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            self._heads[port] = head
+        return head % len(body) + body
+
+    def request(self, port: int) -> bytes:
         body, _ = self.body()
-        return self._head % len(body) + body
+        return self.http(body, port)
 
 
 # --- load generator (runs in its own process) -----------------------------------------
@@ -148,8 +164,9 @@ _CONTENT_LENGTH = re.compile(rb"(?i)\r\ncontent-length:[ \t]*(\d+)")
 class _RawConn(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection, one request in flight at a time."""
 
-    def __init__(self, on_response: Callable[[_RawConn, int, float], None]) -> None:
+    def __init__(self, on_response: Callable[[_RawConn, int, float], None], port: int) -> None:
         self._on_response = on_response
+        self.port = port
         self._buf = bytearray()
         self.transport: asyncio.Transport | None = None
         self.t0 = 0.0
@@ -189,11 +206,18 @@ class _RawConn(asyncio.Protocol):
             self.lost.set_result(None)
 
 
+def spread(ports: Sequence[int], concurrency: int) -> list[int]:
+    """The port of each connection: round robin over the replicas, as a load balancer
+    that balances connections (not requests) would do. With fewer connections than
+    replicas, some replicas get none."""
+    return [ports[i % len(ports)] for i in range(concurrency)]
+
+
 class RawLoad:
     """Closed-loop load on N connections with hand-written HTTP/1.1 (cheap on CPU)."""
 
-    def __init__(self, port: int, payloads: Payloads, concurrency: int) -> None:
-        self.port = port
+    def __init__(self, ports: Sequence[int], payloads: Payloads, concurrency: int) -> None:
+        self.ports = list(ports)
         self.payloads = payloads
         self.concurrency = concurrency
         self.result = LoadResult()
@@ -204,9 +228,9 @@ class RawLoad:
         self._done: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Future[None]] = set()
 
-    async def _connect(self) -> _RawConn:
+    async def _connect(self, port: int) -> _RawConn:
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: _RawConn(self._response), HOST, self.port)
+        _, conn = await loop.create_connection(lambda: _RawConn(self._response, port), HOST, port)
         sock = conn.transport.get_extra_info("socket") if conn.transport else None
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -215,10 +239,10 @@ class RawLoad:
 
     async def prepare(self) -> None:
         self._done = asyncio.get_running_loop().create_future()
-        self._conns = [await self._connect() for _ in range(self.concurrency)]
+        self._conns = [await self._connect(port) for port in spread(self.ports, self.concurrency)]
 
     def _send(self, conn: _RawConn) -> None:
-        conn.send(self.payloads.request(), self.payloads.size)
+        conn.send(self.payloads.request(conn.port), self.payloads.size)
 
     def _response(self, conn: _RawConn, status: int, t1: float) -> None:
         r = self.result
@@ -249,7 +273,7 @@ class RawLoad:
         if self.warm_end <= time.monotonic() <= self.end:
             self.result.errors += 1
         if time.monotonic() < self.end:
-            task = asyncio.ensure_future(self._replace())
+            task = asyncio.ensure_future(self._replace(conn.port))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
@@ -257,9 +281,9 @@ class RawLoad:
             if self._active == 0 and self._done is not None and not self._done.done():
                 self._done.set_result(None)
 
-    async def _replace(self) -> None:
+    async def _replace(self, port: int) -> None:
         try:
-            conn = await self._connect()
+            conn = await self._connect(port)
         except OSError:
             self._active -= 1
             if self._active == 0 and self._done is not None and not self._done.done():
@@ -286,8 +310,8 @@ class RawLoad:
 class AiohttpLoad:
     """The same closed-loop load through aiohttp's client, for comparison."""
 
-    def __init__(self, port: int, payloads: Payloads, concurrency: int) -> None:
-        self.url = f"http://{HOST}:{port}/webhook"
+    def __init__(self, ports: Sequence[int], payloads: Payloads, concurrency: int) -> None:
+        self.urls = [f"http://{HOST}:{port}/webhook" for port in spread(ports, concurrency)]
         self.payloads = payloads
         self.concurrency = concurrency
         self.result = LoadResult()
@@ -299,13 +323,13 @@ class AiohttpLoad:
         connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=False)
         self._session = aiohttp.ClientSession(connector=connector)
 
-    async def _worker(self, warm_end: float, end: float) -> None:
+    async def _worker(self, url: str, warm_end: float, end: float) -> None:
         r = self.result
         headers = {"Content-Type": "application/json"}
         while (t0 := time.monotonic()) < end:
             body, seqs = self.payloads.body()
             try:
-                async with self._session.post(self.url, data=body, headers=headers) as resp:
+                async with self._session.post(url, data=body, headers=headers) as resp:
                     await resp.read()
                     status = resp.status
             except OSError:
@@ -323,9 +347,7 @@ class AiohttpLoad:
                 r.latencies_ms.append((t1 - t0) * 1000.0)
 
     async def run(self, warm_end: float, end: float) -> LoadResult:
-        workers = [
-            asyncio.ensure_future(self._worker(warm_end, end)) for _ in range(self.concurrency)
-        ]
+        workers = [asyncio.ensure_future(self._worker(url, warm_end, end)) for url in self.urls]
         await _sleep_until(warm_end)
         cpu0 = _cpu_seconds()
         await _sleep_until(end)
@@ -344,7 +366,7 @@ async def _sleep_until(t: float) -> None:
 
 async def paced(port: int, count: int, interval: float) -> LoadResult:
     """One 1-alert notification every ``interval`` s on one connection: low load."""
-    payloads = Payloads(1, port)
+    payloads = Payloads(1)
     result = LoadResult()
     loop = asyncio.get_running_loop()
     waiter: list[asyncio.Future[int]] = []
@@ -352,12 +374,12 @@ async def paced(port: int, count: int, interval: float) -> LoadResult:
     def on_response(_conn: _RawConn, status: int, _t1: float) -> None:
         waiter[0].set_result(status)
 
-    _, conn = await loop.create_connection(lambda: _RawConn(on_response), HOST, port)
+    _, conn = await loop.create_connection(lambda: _RawConn(on_response, port), HOST, port)
     start = time.monotonic()
     for k in range(count):
         await _sleep_until(start + k * interval)
         body, seqs = payloads.body()
-        request = payloads._head % len(body) + body
+        request = payloads.http(body, port)
         waiter[:] = [loop.create_future()]
         sent_wall = time.time()
         conn.send(request, 1)
@@ -380,9 +402,9 @@ def generator_main(pipe: Connection, spec: dict[str, Any]) -> None:
     async def main() -> LoadResult:
         if spec["mode"] == "paced":
             return await paced(spec["port"], spec["count"], spec["interval"])
-        payloads = Payloads(spec["size"], spec["port"])
+        payloads = Payloads(spec["size"])
         cls = RawLoad if spec["client"] == "raw" else AiohttpLoad
-        load = cls(spec["port"], payloads, spec["concurrency"])
+        load = cls(spec["ports"], payloads, spec["concurrency"])
         await load.prepare()
         pipe.send("ready")
         loop = asyncio.get_running_loop()
@@ -512,7 +534,10 @@ class Server:
             ]
 
     def start(self, timeout: float = 180.0) -> Server:
-        t0 = time.monotonic()
+        self.launch()
+        return self.wait_ready(time.monotonic(), timeout)
+
+    def launch(self) -> None:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.command,
@@ -521,6 +546,10 @@ class Server:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def wait_ready(self, t0: float, timeout: float) -> Server:
+        """Wait until the server answers; ``startup_s`` counts from ``t0``."""
+        assert self.proc is not None
         deadline = t0 + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -556,13 +585,14 @@ class Server:
         return rss, hwm
 
     def cpu_seconds(self) -> tuple[float, float]:
-        """(own, reaped children's) CPU seconds: utime+stime, cutime+cstime."""
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            own = (int(fields[11]) + int(fields[12])) / CLK_TCK
-            children = (int(fields[13]) + int(fields[14])) / CLK_TCK
-            return own, children
-        return 0.0, 0.0
+        """(the server's own, its actions') CPU seconds. The actions are every process
+        below the server, alive or reaped: ``exec`` steps run in a long-lived helper
+        process, whose CPU and whose children's the server never reaps."""
+        own, actions = process_cpu_seconds(self.pid)
+        for pid in descendants(self.pid):
+            child_own, child_reaped = process_cpu_seconds(pid)
+            actions += child_own + child_reaped
+        return own, actions
 
     def metrics(self) -> Metrics:
         return Metrics(http_get(f"{self.url}/metrics")[1].decode())
@@ -578,6 +608,179 @@ class Server:
             self.proc.wait()
 
 
+def process_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(own, reaped children's) CPU seconds of a process: utime+stime, cutime+cstime;
+    zeros when it is gone or not ours to see."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        own = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        children = (int(fields[13]) + int(fields[14])) / CLK_TCK
+        return own, children
+    return 0.0, 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes below ``pid``, at any depth."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        with contextlib.suppress(OSError, ValueError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found += children
+                todo += children
+    return found
+
+
+# --- PostgreSQL storage ---------------------------------------------------------------
+
+
+def is_postgres(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
+
+
+def with_params(dsn: str, **params: str) -> str:
+    """``dsn`` with these query parameters set. asyncpg hands the ones it does not
+    know to the server as session settings, which is how a schema and a name reach
+    every connection of alertreflex's pool without alertreflex knowing."""
+    parts = urlsplit(dsn)
+    query = dict(parse_qsl(parts.query))
+    query.update(params)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def pg_fetch(dsn: str, sql: str, *args: object) -> list[Any]:
+    """One statement on a connection of its own (this orchestrator is not async)."""
+    import asyncpg  # only PostgreSQL runs need it
+
+    async def fetch() -> list[Any]:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
+
+class PgSchema:
+    """A fresh schema for one case, so that no case inherits another's rows; it is
+    created and migrated before the servers start (``serve`` refuses an unmigrated
+    schema) and dropped with everything in it when the case ends."""
+
+    def __init__(self, admin_dsn: str) -> None:
+        self.admin_dsn = admin_dsn
+        self.name = f"bench_{secrets.token_hex(5)}"
+        # The same name as application_name: PgProcesses finds this case's backends by it.
+        self.dsn = with_params(admin_dsn, search_path=self.name, application_name=self.name)
+
+    def create(self) -> None:
+        pg_fetch(self.admin_dsn, f"CREATE SCHEMA {self.name}")
+        done = subprocess.run(
+            [str(BIN), "migrate", "--storage", self.dsn],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"alertreflex migrate exited with {done.returncode}:\n{done.stdout}{done.stderr}"
+            )
+
+    def drop(self) -> None:
+        pg_fetch(self.admin_dsn, f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
+
+
+class PgProcesses:
+    """The PostgreSQL processes working for one case, for their CPU time: without
+    them the database's work would count as "other" and look like a busy machine.
+
+    They are the backends of this case's servers (by application_name) and the
+    server's background processes (WAL writer, checkpointer, autovacuum, ...), which
+    also serve any other client of the same PostgreSQL. Backends come and go with the
+    pools, so they are looked up at every snapshot. A PostgreSQL on another machine
+    (or out of sight in /proc) counts as zero.
+    """
+
+    def __init__(self, admin_dsn: str, application_name: str) -> None:
+        self.admin_dsn = admin_dsn
+        self.application_name = application_name
+
+    def pids(self) -> list[int]:
+        rows = pg_fetch(
+            self.admin_dsn,
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE application_name = $1 OR backend_type <> 'client backend'",
+            self.application_name,
+        )
+        return [int(row["pid"]) for row in rows]
+
+    def cpu_seconds(self) -> dict[int, float]:
+        return {pid: process_cpu_seconds(pid)[0] for pid in self.pids()}
+
+
+def db_cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the database processes used between two samples; a backend born in
+    between counts from zero (it is new), one gone by ``after`` is lost (pools keep
+    theirs open, so that is rare)."""
+    return sum(max(0.0, t - before.get(pid, 0.0)) for pid, t in after.items())
+
+
+class Replicas:
+    """The servers of one case, measured as one: the load is spread over their ports,
+    CPU seconds and memory are summed, their ``/metrics`` are merged.
+
+    One server with SQLite (or the floor's bare app); with PostgreSQL, N ``alertreflex
+    serve`` sharing one schema, as a deployment behind a load balancer would run them.
+    """
+
+    def __init__(self, servers: Sequence[Server], db: PgProcesses | None = None) -> None:
+        self.servers = list(servers)
+        self.db = db  # the PostgreSQL processes working for this case, when there is one
+        self.baseline = self.servers[0].baseline
+        self.startup_s = 0.0
+
+    def __len__(self) -> int:
+        return len(self.servers)
+
+    @property
+    def ports(self) -> list[int]:
+        return [srv.port for srv in self.servers]
+
+    @property
+    def url(self) -> str:
+        """Any replica's API shows every replica's runs: the first one will do."""
+        return self.servers[0].url
+
+    def start(self, timeout: float = 180.0) -> Replicas:
+        """Start them all at once (as a rollout would), then wait for each."""
+        t0 = time.monotonic()
+        for srv in self.servers:
+            srv.launch()
+        for srv in self.servers:
+            srv.wait_ready(t0, timeout)
+        self.startup_s = max(srv.startup_s for srv in self.servers)
+        return self
+
+    def memory_mib(self) -> tuple[float, float]:
+        """(VmRSS, VmHWM) summed over the replicas, in MiB. The sum of the high-water
+        marks is an upper bound of the summed peak: they need not peak together."""
+        pairs = [srv.memory_mib() for srv in self.servers]
+        return sum(rss for rss, _ in pairs), sum(hwm for _, hwm in pairs)
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        pairs = [srv.cpu_seconds() for srv in self.servers]
+        return sum(own for own, _ in pairs), sum(children for _, children in pairs)
+
+    def db_cpu_seconds(self) -> dict[int, float]:
+        return {} if self.db is None else self.db.cpu_seconds()
+
+    def metrics(self) -> Metrics:
+        return Metrics.merged([srv.metrics() for srv in self.servers])
+
+
 class Metrics:
     """The Prometheus text format, just enough of it."""
 
@@ -591,16 +794,28 @@ class Metrics:
             if m := self._LINE.match(line):
                 self.samples.append((m.group(1), m.group(2) or "", float(m.group(3))))
 
+    @classmethod
+    def merged(cls, parts: Sequence[Metrics]) -> Metrics:
+        """Several replicas' samples as one exposition: counters, gauges and histogram
+        buckets then add up across replicas (the ones this bench reads are per
+        replica)."""
+        out = cls("")
+        for part in parts:
+            out.samples += part.samples
+        return out
+
     def sum(self, name: str) -> float:
         return sum(v for n, _labels, v in self.samples if n == name)
 
     def buckets(self, name: str) -> list[tuple[float, float]]:
-        """Cumulative (le, count) of a histogram without other labels."""
-        out = []
+        """Cumulative (le, count) of a histogram without other labels, summed over
+        the replicas."""
+        counts: dict[float, float] = {}
         for n, labels, v in self.samples:
             if n == f"{name}_bucket" and (m := re.search(r'le="([^"]+)"', labels)):
-                out.append((float(m.group(1)), v))
-        return sorted(out)
+                le = float(m.group(1))
+                counts[le] = counts.get(le, 0.0) + v
+        return sorted(counts.items())
 
 
 def bucket_diff(
@@ -644,6 +859,7 @@ class CaseResult:
     size: int
     concurrency: int
     reflexes: int
+    replicas: int = 1  # servers sharing the load (PostgreSQL); figures are their sum
     notif_s: float = 0.0
     alerts_s: float = 0.0
     p50_ms: float | None = None
@@ -651,9 +867,11 @@ class CaseResult:
     server_p99_ms: float | None = None
     non200: int = 0
     errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)  # answers by HTTP status
     gen_cpu: float = 0.0  # fraction of one core during the window
     srv_cpu: float = 0.0  # server process (all threads)
-    child_cpu: float = 0.0  # reaped exec children
+    child_cpu: float = 0.0  # the exec helper process and the actions it ran
+    db_cpu: float = 0.0  # the PostgreSQL processes working for the case
     runs_s_load: float = 0.0  # runs finished per second during the window
     backlog: int = 0  # queued + running runs when the load stopped
     drain_s: float | None = None  # runs finished per second while draining the backlog
@@ -665,6 +883,14 @@ class CaseResult:
     steal: float = 0.0  # CPU time the hypervisor took away
     quiet_before: float = 0.0  # other processes' CPU just before the case
 
+    @property
+    def notif_s_per_replica(self) -> float:
+        return self.notif_s / self.replicas
+
+    @property
+    def alerts_s_per_replica(self) -> float:
+        return self.alerts_s / self.replicas
+
 
 @dataclass
 class Snapshot:
@@ -672,18 +898,20 @@ class Snapshot:
 
     t: float
     own: float  # server process, all threads
-    children: float  # its reaped children (exec actions)
+    children: float  # the processes below it: the exec helper and the actions
     busy: float  # the whole machine
     steal: float
     bench: float  # this process
     metrics: Metrics
+    db: dict[int, float]  # PostgreSQL processes' CPU seconds, by pid
 
     @classmethod
-    def take(cls, srv: Server) -> Snapshot:
+    def take(cls, srv: Replicas) -> Snapshot:
+        db = srv.db_cpu_seconds()  # first: it asks PostgreSQL, the slowest read here
         own, children = srv.cpu_seconds()
         busy, steal = machine_cpu()
         metrics = Metrics("") if srv.baseline else srv.metrics()
-        return cls(time.monotonic(), own, children, busy, steal, _cpu_seconds(), metrics)
+        return cls(time.monotonic(), own, children, busy, steal, _cpu_seconds(), metrics, db)
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -695,11 +923,42 @@ def machine_cpu() -> tuple[float, float]:
     return 0.0, 0.0
 
 
+_LOG_ERROR = re.compile(r"level='(?:error|critical)'|^Traceback")  # logfmt, or a crash
+
+
+def fill_load(res: CaseResult, result: LoadResult) -> None:
+    """The client's side of a case: throughput, latency, failures."""
+    window = result.window
+    res.notif_s = result.ok / window
+    res.alerts_s = result.ok_alerts / window
+    res.p50_ms = percentile(result.latencies_ms, 0.50)
+    res.p99_ms = percentile(result.latencies_ms, 0.99)
+    res.non200 = result.non200
+    res.errors = result.errors
+    res.statuses = {k: v for k, v in result.statuses.items() if k != 200}
+    res.gen_cpu = result.cpu_s / window
+
+
+def fill_cpu(res: CaseResult, s0: Snapshot, s1: Snapshot) -> None:
+    """Who used the CPU during the window, as shares of one core; "other" is what is
+    left of the machine's busy time, i.e. processes that are not part of the bench."""
+    dt = s1.t - s0.t
+    res.srv_cpu = (s1.own - s0.own) / dt
+    res.child_cpu = (s1.children - s0.children) / dt
+    res.db_cpu = db_cpu_between(s0.db, s1.db) / dt
+    res.other_cpu = (s1.busy - s0.busy) / dt - res.srv_cpu - res.child_cpu - res.db_cpu
+    res.other_cpu -= res.gen_cpu + (s1.bench - s0.bench) / dt
+    res.other_cpu = max(0.0, res.other_cpu)  # clock-tick rounding can make it negative
+    res.steal = (s1.steal - s0.steal) / dt
+
+
 class Bench:
     def __init__(self, opts: argparse.Namespace) -> None:
         self.opts = opts
         self.tmp = Path(tempfile.mkdtemp(prefix="alertreflex-bench-"))
         self.servers: list[Server] = []
+        self.schemas: list[PgSchema] = []  # created and not dropped yet
+        self.kept_schemas: list[str] = []
         self.procs: list[Any] = []
         self.case_no = 0
         self.mp = mp.get_context("spawn")
@@ -713,8 +972,11 @@ class Bench:
                 p.join(5)
         for srv in self.servers:
             srv.stop()
+        self.drop_schemas()  # after the servers: their connections would hold locks
         if self.opts.keep:
             print(f"kept {self.tmp}")
+            if self.kept_schemas:
+                print(f"kept PostgreSQL schemas {', '.join(self.kept_schemas)}")
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -723,8 +985,40 @@ class Bench:
             return str(self.opts.storage).replace("{case}", str(self.case_no))
         return f"sqlite:///{self.tmp / f'case-{self.case_no}.db'}"
 
+    def open_storage(self) -> tuple[str, PgProcesses | None]:
+        """The case's --storage URL and, with PostgreSQL, its database processes.
+
+        PostgreSQL gets a fresh, migrated schema per case, as SQLite gets a fresh file.
+        """
+        url = self.storage_url()
+        if not is_postgres(url):
+            return url, None
+        schema = PgSchema(url)
+        self.schemas.append(schema)  # before creating it: Ctrl-C may come meanwhile
+        schema.create()
+        return schema.dsn, PgProcesses(url, schema.name)
+
+    def drop_schemas(self) -> None:
+        """Drop (or with --keep, note) the schemas; one stays listed until it is gone,
+        so that a Ctrl-C in the middle leaves it to cleanup()."""
+        for schema in list(self.schemas):
+            if self.opts.keep:
+                self.kept_schemas.append(schema.name)
+            else:
+                try:
+                    schema.drop()
+                except Exception as exc:  # whatever it is: report it, clean up the rest
+                    print(f"could not drop PostgreSQL schema {schema.name}: {exc}", flush=True)
+            self.schemas.remove(schema)
+
+    def log_path(self, replica: int) -> Path:
+        if self.opts.replicas == 1:
+            return self.tmp / f"server-{self.case_no}.log"
+        return self.tmp / f"server-{self.case_no}-replica-{replica + 1}.log"
+
     @contextlib.contextmanager
-    def server(self, reflexes: int, command: Sequence[str]) -> Iterator[Server]:
+    def server(self, reflexes: int, command: Sequence[str]) -> Iterator[Replicas]:
+        """The servers of one case: one with SQLite, --replicas with PostgreSQL."""
         self.case_no += 1
         cfg = self.tmp / f"config-{self.case_no}.yml"
         write_config(
@@ -735,18 +1029,33 @@ class Bench:
             max_queued_runs=self.opts.max_queued_runs,
             no_runs=self.opts.no_runs,
         )
-        srv = Server(
-            cfg, self.storage_url(), self.tmp / f"server-{self.case_no}.log", self.opts.log_level
-        )
-        self.servers.append(srv)
+        servers: list[Server] = []
         try:
-            yield srv.start()
+            storage, db = self.open_storage()
+            for replica in range(self.opts.replicas):
+                srv = Server(cfg, storage, self.log_path(replica), self.opts.log_level)
+                servers.append(srv)
+                self.servers.append(srv)
+            yield Replicas(servers, db).start()
         finally:
-            srv.stop()
-            self.servers.remove(srv)
+            for srv in servers:
+                srv.stop()
+                self.servers.remove(srv)
+            self.report_log_errors(servers)
+            self.drop_schemas()
             if not self.opts.keep:
                 for f in self.tmp.glob(f"case-{self.case_no}.db*"):
                     f.unlink()
+
+    @staticmethod
+    def report_log_errors(servers: Sequence[Server]) -> None:
+        """Errors in the servers' logs, which the figures alone would hide."""
+        for srv in servers:
+            with contextlib.suppress(OSError):
+                lines = srv.log().splitlines()
+                bad = [ln for ln in lines if _LOG_ERROR.search(ln)]
+                if bad:
+                    print(f"  {srv.log_path.name}: {len(bad)} error lines, first: {bad[0][:300]}")
 
     def wait_quiet(self) -> float:
         """Wait, at most --quiet-wait seconds, until processes other than ours use less
@@ -761,16 +1070,27 @@ class Bench:
             if other < QUIET_CPU or time.monotonic() >= deadline:
                 return other
 
-    def start_py_spy(self, srv: Server, name: str, reflexes: int) -> subprocess.Popen[bytes] | None:
+    def start_py_spy(
+        self, srvs: Replicas, name: str, reflexes: int
+    ) -> list[subprocess.Popen[bytes]]:
+        """One py-spy per server (per replica: ``-replica-N`` in the file name)."""
         if not self.opts.py_spy:
-            return None
+            return []
         out = Path(self.opts.py_spy)
         out.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", f"{name} {reflexes} reflexes".lower()).strip("-")
         spy = shutil.which("py-spy", path=f"{BIN.parent}:{os.environ.get('PATH', '')}")
         if spy is None:
             print("  --py-spy: py-spy not found (pip install py-spy)", flush=True)
-            return None
+            return []
+        if len(srvs) == 1:
+            return [self._py_spy(spy, srvs.servers[0], out / f"{slug}.txt")]
+        return [
+            self._py_spy(spy, srv, out / f"{slug}-replica-{i + 1}.txt")
+            for i, srv in enumerate(srvs.servers)
+        ]
+
+    def _py_spy(self, spy: str, srv: Server, output: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [
                 spy,
@@ -785,34 +1105,34 @@ class Bench:
                 "--format",
                 "raw",
                 "--output",
-                str(out / f"{slug}.txt"),
+                str(output),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
 
     @staticmethod
-    def finish_py_spy(spy: subprocess.Popen[bytes] | None) -> None:
-        if spy is not None:
+    def finish_py_spy(spies: list[subprocess.Popen[bytes]]) -> None:
+        for spy in spies:
             try:
                 spy.wait(15)
             except subprocess.TimeoutExpired:
                 spy.terminate()
                 spy.wait()
 
-    def idle_rss(self, srv: Server) -> float:
+    def idle_rss(self, srv: Replicas) -> float:
         time.sleep(0.5)  # let start-up garbage settle
         return srv.memory_mib()[0]
 
     # throughput
 
-    def drive(self, srv: Server, res: CaseResult) -> tuple[Snapshot, Snapshot, float]:
+    def drive(self, srv: Replicas, res: CaseResult) -> tuple[Snapshot, Snapshot, float]:
         """Run the load generator against ``srv``; fill ``res``; (start, end, peak RSS)."""
         o = self.opts
         parent, child = self.mp.Pipe()
         spec = {
             "mode": "load",
-            "port": srv.port,
+            "ports": srv.ports,
             "size": res.size,
             "concurrency": res.concurrency,
             "client": o.client,
@@ -825,7 +1145,7 @@ class Bench:
         start = time.monotonic() + 0.05
         warm_end, end = start + o.warmup, start + o.warmup + o.duration
         parent.send((warm_end, end))
-        spy = None if srv.baseline else self.start_py_spy(srv, res.name, res.reflexes)
+        spies = [] if srv.baseline else self.start_py_spy(srv, res.name, res.reflexes)
         peak = 0.0
         s0: Snapshot | None = None
         s1: Snapshot | None = None
@@ -841,39 +1161,27 @@ class Bench:
         result: LoadResult = parent.recv()
         proc.join(10)
         self.procs.remove(proc)
-        self.finish_py_spy(spy)
+        self.finish_py_spy(spies)
         assert s0 is not None
         if s1 is None:
             s1 = Snapshot.take(srv)
-        window = result.window
-        res.notif_s = result.ok / window
-        res.alerts_s = result.ok_alerts / window
-        res.p50_ms = percentile(result.latencies_ms, 0.50)
-        res.p99_ms = percentile(result.latencies_ms, 0.99)
-        res.non200 = result.non200
-        res.errors = result.errors
-        res.gen_cpu = result.cpu_s / window
-        dt = s1.t - s0.t
-        res.srv_cpu = (s1.own - s0.own) / dt
-        res.child_cpu = (s1.children - s0.children) / dt
-        res.other_cpu = (s1.busy - s0.busy) / dt - res.srv_cpu - res.child_cpu
-        res.other_cpu -= res.gen_cpu + (s1.bench - s0.bench) / dt
-        res.other_cpu = max(0.0, res.other_cpu)  # clock-tick rounding can make it negative
-        res.steal = (s1.steal - s0.steal) / dt
+        fill_load(res, result)
+        fill_cpu(res, s0, s1)
         return s0, s1, peak
 
     def baseline_case(self, size: int, concurrency: int) -> CaseResult:
+        """The floor: one bare aiohttp process, whatever --replicas says."""
         res = CaseResult(f"{size:>2} alert x c{concurrency:<2}", size, concurrency, 0)
         res.quiet_before = self.wait_quiet()
         self.case_no += 1
         srv = Server(Path(), "", self.tmp / f"baseline-{self.case_no}.log", "", baseline=True)
         self.servers.append(srv)
         try:
-            srv.start(30)
-            res.startup_s = srv.startup_s
-            res.idle_rss = self.idle_rss(srv)
-            _s0, _s1, peak = self.drive(srv, res)
-            res.peak_rss = max(peak, *srv.memory_mib())
+            one = Replicas([srv]).start(30)
+            res.startup_s = one.startup_s
+            res.idle_rss = self.idle_rss(one)
+            _s0, _s1, peak = self.drive(one, res)
+            res.peak_rss = max(peak, *one.memory_mib())
         finally:
             srv.stop()
             self.servers.remove(srv)
@@ -881,7 +1189,9 @@ class Bench:
 
     def load_case(self, size: int, concurrency: int, reflexes: int) -> CaseResult:
         o = self.opts
-        res = CaseResult(f"{size:>2} alert x c{concurrency:<2}", size, concurrency, reflexes)
+        res = CaseResult(
+            f"{size:>2} alert x c{concurrency:<2}", size, concurrency, reflexes, o.replicas
+        )
         res.quiet_before = self.wait_quiet()
         with self.server(reflexes, ["true"]) as srv:
             res.startup_s = srv.startup_s
@@ -920,6 +1230,8 @@ class Bench:
     # latency at low load
 
     def latency_case(self) -> dict[str, Any]:
+        """Alert to action start at low load. With replicas, the single connection goes
+        to the first one (round robin per connection), and it holds the runs."""
         o = self.opts
         out: dict[str, Any] = {"quiet_before": self.wait_quiet()}
         with self.server(o.reflexes, ["date", "+%s.%N"]) as srv:
@@ -928,7 +1240,7 @@ class Bench:
             parent, child = self.mp.Pipe()
             spec = {
                 "mode": "paced",
-                "port": srv.port,
+                "port": srv.ports[0],
                 "count": o.latency_count,
                 "interval": o.latency_interval,
             }
@@ -942,8 +1254,10 @@ class Bench:
             proc.join(10)
             self.procs.remove(proc)
             dt = s1.t - s0.t
-            ours = s1.own - s0.own + s1.children - s0.children + s1.bench - s0.bench
+            db = db_cpu_between(s0.db, s1.db)
+            ours = s1.own - s0.own + s1.children - s0.children + s1.bench - s0.bench + db
             out["other_cpu"] = (s1.busy - s0.busy - ours) / dt  # the generator is in it
+            out["db_cpu"] = db / dt
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 m1 = srv.metrics()
@@ -970,7 +1284,7 @@ class Bench:
         return out
 
     def _action_starts(
-        self, srv: Server, sent: dict[str, float]
+        self, srv: Replicas, sent: dict[str, float]
     ) -> tuple[list[float], list[float]]:
         """(send-to-``date`` ms, step-start-to-``date`` ms) per run, from the API."""
         status, body = http_get(f"{srv.url}/api/v1/runs?limit=1000")
@@ -998,25 +1312,50 @@ def fmt(v: float | None, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def print_cases(title: str, cases: list[CaseResult]) -> None:
+Column = tuple[str, str, Callable[[CaseResult], str]]  # heading, alignment, cell
+
+
+def columns(*, db: bool, replicas: int) -> list[Column]:
+    """The table's columns. PostgreSQL adds the database's CPU, several replicas add
+    the throughput per replica; the SQLite table stays as it always was."""
+    per_replica: list[Column] = [
+        ("notif/s/r", ">9", lambda c: f"{c.notif_s_per_replica:.0f}"),
+        ("alerts/s/r", ">10", lambda c: f"{c.alerts_s_per_replica:.0f}"),
+    ]
+    db_cpu: list[Column] = [("db cpu", ">6", lambda c: f"{c.db_cpu:.0%}")]
+    return [
+        ("case", "<14", lambda c: c.name),
+        ("reflexes", ">8", lambda c: str(c.reflexes)),
+        ("notif/s", ">8", lambda c: f"{c.notif_s:.0f}"),
+        ("alerts/s", ">9", lambda c: f"{c.alerts_s:.0f}"),
+        *(per_replica if replicas > 1 else []),
+        ("p50 ms", ">7", lambda c: fmt(c.p50_ms)),
+        ("p99 ms", ">7", lambda c: fmt(c.p99_ms)),
+        ("srv p99", ">7", lambda c: fmt(c.server_p99_ms)),
+        ("non200", ">6", lambda c: str(c.non200 + c.errors)),
+        ("srv cpu", ">7", lambda c: f"{c.srv_cpu:.0%}"),
+        ("exec cpu", ">8", lambda c: f"{c.child_cpu:.0%}"),
+        *(db_cpu if db else []),
+        ("gen cpu", ">7", lambda c: f"{c.gen_cpu:.0%}"),
+        ("other", ">6", lambda c: f"{c.other_cpu:.0%}"),
+        ("runs/s", ">7", lambda c: f"{c.runs_s_load:.0f}"),
+        ("backlog", ">8", lambda c: str(c.backlog)),
+        ("drain/s", ">8", lambda c: fmt(c.drain_s, ".0f") + ("" if c.drained else "+")),
+        ("idle MiB", ">8", lambda c: f"{c.idle_rss:.1f}"),
+        ("peak MiB", ">8", lambda c: f"{c.peak_rss:.1f}"),
+    ]
+
+
+def print_cases(
+    title: str, cases: list[CaseResult], *, db: bool = False, replicas: int = 1
+) -> None:
     print(f"\n{title}")
-    head = (
-        f"{'case':<14} {'reflexes':>8} {'notif/s':>8} {'alerts/s':>9} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'srv p99':>7} {'non200':>6} {'srv cpu':>7} {'exec cpu':>8} "
-        f"{'gen cpu':>7} {'other':>6} {'runs/s':>7} {'backlog':>8} {'drain/s':>8} "
-        f"{'idle MiB':>8} {'peak MiB':>8}"
-    )
+    cols = columns(db=db, replicas=replicas)
+    head = " ".join(format(heading, align) for heading, align, _cell in cols)
     print(head)
     print("-" * len(head))
     for c in cases:
-        drain = fmt(c.drain_s, ".0f") + ("" if c.drained else "+")
-        print(
-            f"{c.name:<14} {c.reflexes:>8} {c.notif_s:>8.0f} {c.alerts_s:>9.0f} "
-            f"{fmt(c.p50_ms):>7} {fmt(c.p99_ms):>7} {fmt(c.server_p99_ms):>7} "
-            f"{c.non200 + c.errors:>6} {c.srv_cpu:>7.0%} {c.child_cpu:>8.0%} {c.gen_cpu:>7.0%} "
-            f"{c.other_cpu:>6.0%} {c.runs_s_load:>7.0f} {c.backlog:>8} {drain:>8} "
-            f"{c.idle_rss:>8.1f} {c.peak_rss:>8.1f}"
-        )
+        print(" ".join(format(cell(c), align) for _heading, align, cell in cols))
     busy = [c.name.strip() for c in cases if c.other_cpu >= QUIET_CPU]
     if busy:
         print(
@@ -1028,6 +1367,60 @@ def print_cases(title: str, cases: list[CaseResult]) -> None:
 
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("ok" if ok else "MISSED")
+
+
+def replicas_problem(replicas: int, storage: str | None) -> str | None:
+    if replicas < 1:
+        return f"--replicas {replicas}: at least 1"
+    if replicas > 1 and not is_postgres(storage):
+        return (
+            f"--replicas {replicas} needs --storage postgresql://...: an SQLite file "
+            "belongs to one alertreflex process, replicas share a PostgreSQL database"
+        )
+    return None
+
+
+Row = tuple[str, str, str, bool | None]  # measure, target, measured, verdict
+
+
+def per_replica_rows(one: CaseResult | None, fifty: CaseResult | None) -> list[Row]:
+    """Issue 6's aim on PostgreSQL: per replica, at least half of what SQLite does,
+    here half of the targets SQLite is held to (compare with a SQLite run of the
+    same machine for the measured ratio)."""
+    rows: list[Row] = []
+    for case, target, what in (
+        (one, TARGET_NOTIF_S, "1-alert notifications/s"),
+        (fifty, TARGET_ALERTS_S, "alerts/s, 50-alert payloads"),
+    ):
+        if case is None:
+            continue
+        value = case.notif_s_per_replica if case.size == 1 else case.alerts_s_per_replica
+        rows.append(
+            (
+                f"{what} per replica (sum/{case.replicas}), c{case.concurrency}",
+                f">= {target * TARGET_PG_SHARE:,.0f}",
+                f"{value:,.0f}",
+                value >= target * TARGET_PG_SHARE,
+            )
+        )
+    return rows
+
+
+def progress(c: CaseResult) -> None:
+    """One line as a case ends, so that a long run shows where it is."""
+    line = f"  {c.name}: {c.notif_s:.0f} notif/s, {c.alerts_s:.0f} alerts/s"
+    if c.replicas > 1:
+        line += (
+            f" ({c.notif_s_per_replica:.0f} and {c.alerts_s_per_replica:.0f} "
+            f"per replica of {c.replicas})"
+        )
+    line += f", p99 {fmt(c.p99_ms)} ms"
+    trouble = [f"{n} answers {status}" for status, n in sorted(c.statuses.items())]
+    if c.errors:
+        trouble.append(f"{c.errors} connections lost")
+    if trouble:
+        line += "; " + ", ".join(trouble)
+    print(line, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1060,7 +1453,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--storage",
         metavar="URL",
         help="the server's --storage; '{case}' in it is replaced by the case number "
-        "(default: a fresh temporary SQLite file per case)",
+        "(default: a fresh temporary SQLite file per case); with postgresql://USER@HOST/DB "
+        "each case gets a fresh schema there, migrated, dropped afterwards",
+    )
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        metavar="N",
+        help="alertreflex servers per case sharing the --storage, which must then be "
+        "postgresql://...; the load is spread over them, one connection each in turn (1)",
     )
     p.add_argument(
         "--client",
@@ -1095,6 +1497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not BIN.exists():
         print(f"{BIN} not found: install alertreflex into this interpreter's environment")
         return 2
+    if problem := replicas_problem(o.replicas, o.storage):
+        p.error(problem)
+    pg = is_postgres(o.storage)
 
     def on_term(_sig: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -1110,6 +1515,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"log level {o.log_level}",
         flush=True,
     )
+    if pg:
+        print(
+            f"  PostgreSQL: a fresh schema per case; {o.replicas} replica(s) per case, "
+            "connections spread round robin; srv cpu, exec cpu and MiB summed over them",
+            flush=True,
+        )
     cases: list[CaseResult] = []
     big: list[CaseResult] = []
     floor: list[CaseResult] = []
@@ -1128,11 +1539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for conc in concurrencies:
                 c = bench.load_case(size, conc, o.reflexes)
                 cases.append(c)
-                print(
-                    f"  {c.name}: {c.notif_s:.0f} notif/s, {c.alerts_s:.0f} alerts/s, "
-                    f"p99 {fmt(c.p99_ms)} ms",
-                    flush=True,
-                )
+                progress(c)
         if o.big_reflexes:
             for size in sizes if not o.quick else sizes[:1]:
                 c = bench.load_case(size, TARGET_CONCURRENCY, o.big_reflexes)
@@ -1150,7 +1557,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.cleanup()
 
     what = "none matching" if o.no_runs else "exec: [true]"
-    print_cases(f"Throughput ({o.reflexes} reflexes, {what}, fresh server per case)", cases)
+    print_cases(
+        f"Throughput ({o.reflexes} reflexes, {what}, fresh server per case)",
+        cases,
+        db=pg,
+        replicas=o.replicas,
+    )
     print(
         "  p50/p99: client-measured ack latency; srv p99: the server's own "
         "alertreflex_webhook_duration_seconds;\n  non200 includes connection errors; cpu as "
@@ -1158,8 +1570,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "queued+running runs when the load stopped; drain/s: runs finished per second "
         f"afterwards ('+': not empty after {o.drain_time:g}s)."
     )
+    if pg:
+        print(
+            f"  PostgreSQL, {o.replicas} replica(s): every figure is the sum over the "
+            "replicas (srv p99 from their merged histograms);\n  notif/s/r, alerts/s/r: "
+            "the sum / replicas; db cpu: this case's PostgreSQL backends and the\n  "
+            "server's background processes (WAL writer, checkpointer...), not in 'other'."
+        )
     if big:
-        print_cases(f"Matching cost ({o.big_reflexes} reflexes)", big)
+        print_cases(f"Matching cost ({o.big_reflexes} reflexes)", big, db=pg, replicas=o.replicas)
     if floor:
         print_cases(
             "Floor: a bare aiohttp app (read the body, orjson.loads, answer), same generator",
@@ -1172,7 +1591,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{fmt(latency.get('p50_ms'), '.2f')}"
         f" ms, p99 {fmt(latency.get('p99_ms'), '.2f')} ms over {latency.get('count')} runs"
         f" ({latency.get('non200')} non-200; other processes used "
-        f"{latency.get('other_cpu', 0.0):.0%} of a core meanwhile, generator included)"
+        f"{latency.get('other_cpu', 0.0):.0%} of a core meanwhile, generator included"
+        + (f"; PostgreSQL {latency.get('db_cpu', 0.0):.0%})" if pg else ")")
     )
     print(
         f"  server histogram alertreflex_action_start_delay_seconds: p50 "
@@ -1194,7 +1614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     idle = sorted(c.idle_rss for c in cases)
     idle_rss = idle[len(idle) // 2] if idle else None
     peak_rss = max((c.peak_rss for c in cases + big), default=None)
-    rows: list[tuple[str, str, str, bool | None]] = []
+    rows: list[Row] = []
     rows.append(
         (
             f"1-alert notifications/s, c{TARGET_CONCURRENCY}",
@@ -1241,9 +1661,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             None if s50 is None else s50 < TARGET_ACTION_P50_MS,
         )
     )
+    if pg:
+        rows += per_replica_rows(one, fifty)
+    # The RSS target is a process's: with replicas, the summed figures per replica.
+    per = "" if o.replicas == 1 else ", per replica"
+    idle_rss = None if idle_rss is None else idle_rss / o.replicas
     rows.append(
         (
-            f"idle RSS ({o.reflexes} reflexes, median of cases)",
+            f"idle RSS ({o.reflexes} reflexes, median of cases{per})",
             f"< {TARGET_IDLE_RSS_MIB:g} MiB",
             fmt(idle_rss) + " MiB",
             None if idle_rss is None else idle_rss < TARGET_IDLE_RSS_MIB,
@@ -1252,13 +1677,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if big:
         rows.append(
             (
-                f"idle RSS ({o.big_reflexes} reflexes)",
+                f"idle RSS ({o.big_reflexes} reflexes{per})",
                 "(info)",
-                fmt(big[0].idle_rss) + " MiB",
+                fmt(big[0].idle_rss / o.replicas) + " MiB",
                 None,
             )
         )
-    rows.append(("peak RSS, all cases", "(info)", fmt(peak_rss) + " MiB", None))
+    summed = "" if o.replicas == 1 else f" ({o.replicas} replicas summed)"
+    rows.append((f"peak RSS, all cases{summed}", "(info)", fmt(peak_rss) + " MiB", None))
     startups = sorted(c.startup_s for c in cases)
     if startups:
         rows.append(

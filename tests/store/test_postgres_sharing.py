@@ -73,25 +73,43 @@ async def test_a_run_is_claimed_by_one_replica_only(replicas: Replicas) -> None:
 
 
 async def test_runs_of_a_live_replica_stay_its_own(replicas: Replicas) -> None:
-    a, b = await replicas(2)
+    a, b = await replicas(2, lease=1.0)
     (queued,) = (await a.ingest(_batch([_alert(fp="q")], [_run(fp="q")]))).created
     (running,) = (await a.ingest(_batch([_alert(fp="r")], [_run(fp="r")]))).created
+    a.renew_leases_of(lambda: [queued.id, running.id])
     assert await a.claim(running.id, time.time(), []) == 1
+    await asyncio.sleep(1.5)  # past the first lease: renewed since
     assert await b.take_over(time.time()) == []
-    # Past the lease (a stopped renewing it): b takes both; the running one resumes.
-    later = time.time() + LEASE + 1
-    taken = {r.id: r for r in await b.take_over(later)}
+    # a stops renewing (it died): past its lease b takes both; the running one resumes.
+    a.renew_leases_of(list)
+    await asyncio.sleep(1.5)
+    taken = {r.id: r for r in await b.take_over(time.time())}
     assert set(taken) == {queued.id, running.id}
     assert taken[queued.id].state is RunState.QUEUED
     assert taken[running.id].state is RunState.INTERRUPTED
     assert "lease expired" in taken[running.id].reason
-    assert await a.take_over(later) == []  # now b's, with a fresh lease
     assert await b.claim(running.id, time.time(), []) == 2
 
 
+async def test_nothing_is_taken_over_until_a_lease_after_an_outage(replicas: Replicas) -> None:
+    """The owners could not renew while the database was away either: a replica
+    that saw it go waits a whole lease with it back before taking anything."""
+    (dead,) = await replicas(1, lease=1.0)
+    await dead.ingest(_batch([_alert()], [_run()]))
+    (b,) = await replicas(1, lease=1.0)
+    await asyncio.sleep(1.2)
+    b._reachable_since = None  # as after a failed statement (the outage)
+    await b.ping()
+    assert await b.take_over(time.time() + 5) == []
+    await asyncio.sleep(1.1)
+    assert len(await b.take_over(time.time() + 5)) == 1
+
+
 async def test_a_clean_stop_hands_queued_runs_over_at_once(replicas: Replicas) -> None:
-    a, b = await replicas(2)
+    a, b = await replicas(2, lease=1.0)
     (run,) = (await a.ingest(_batch([_alert()], [_run()]))).created
+    await asyncio.sleep(1.1)  # b has been connected a whole lease
+    a.renew_leases_of(lambda: [run.id])
     assert await a.release() == 1
     (taken,) = await b.take_over(time.time())
     assert taken.id == run.id
@@ -102,10 +120,12 @@ async def test_take_over_splits_orphans_between_replicas(replicas: Replicas) -> 
     for i in range(200):
         await dead.ingest(_batch([_alert(fp=f"f{i}")], [_run(fp=f"f{i}")]))
     later = time.time() + LEASE + 1
-    stores = await replicas(3)
+    stores = await replicas(3, lease=1.0)
+    await asyncio.sleep(1.1)
     taken = await asyncio.gather(*[s.take_over(later) for s in stores])
     ids = [r.id for t in taken for r in t]
     assert len(ids) == len(set(ids)) == 200
+    assert await stores[0].take_over(later, limit=0) == []
 
 
 async def test_leases_are_renewed_while_the_replica_lives(replicas: Replicas) -> None:
@@ -180,3 +200,21 @@ async def test_a_storm_guard_counts_the_starts_of_every_replica(replicas: Replic
     blocked = next(r for r, c in zip(runs, claims, strict=True) if not c.attempt)
     again = await stores[1].claim_gated(blocked.id, time.time() + 61, [], gate)
     assert (again.attempt, again.refused) == (1, "")
+
+
+async def test_a_replica_that_lost_the_race_changes_nothing(replicas: Replicas) -> None:
+    a, b = await replicas(2)
+    (run,) = (await a.ingest(_batch([_alert()], [_run()]))).created
+    gate = Gate("r1", cooldown=300, guards=[])
+    assert (await a.claim_gated(run.id, time.time(), [], gate)).attempt == 1
+    # b still had it queued: not claimable any more, so not refused (and not skipped).
+    late = await b.claim_gated(run.id, time.time(), [], gate)
+    assert (late.attempt, late.refused) == (None, "")
+    await b.finish(run.id, RunState.SKIPPED, "cooldown", time.time(), [], started=False)
+    await b.finish(run.id, RunState.FAILED, "not mine", time.time(), [])
+    rec = await a.get_run(run.id)
+    assert rec is not None and rec.state is RunState.RUNNING
+    await a.finish(run.id, RunState.SUCCEEDED, "", time.time(), [])
+    await b.finish(run.id, RunState.SKIPPED, "late", time.time(), [], started=False)
+    rec = await a.get_run(run.id)
+    assert rec is not None and (rec.state, rec.reason) == (RunState.SUCCEEDED, "")

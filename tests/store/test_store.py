@@ -218,3 +218,11 @@ async def test_large_notifications_take_the_bulk_path_with_the_same_results(
     assert res.changed_alerts == 10
     assert sorted(r.id for r in res.created) == sorted(r.id for r in resolved)
     assert len(await store.list_runs(limit=1000)) == 60
+
+
+async def test_an_alert_repeated_in_one_notification_counts_once(store: Store) -> None:
+    """Alertmanager does not do it, but a payload may: the last copy wins."""
+    batch = _batch([_alert(), _alert(status="resolved")], [_run()])
+    result = await store.ingest(batch)
+    assert len(result.created) == 1
+    assert await store.firing_episodes() == []  # the resolved copy came last

@@ -81,6 +81,7 @@ async def test_a_rerun_is_linked_and_outside_the_episode_key(store: Store) -> No
     first = _run()
     await store.ingest(_batch([_alert()], [first]))
     now = time.time()
+    assert await store.claim(first.id, now, []) == 1
     await store.finish(first.id, RunState.SUCCEEDED, "", now, [])
     old = await store.get_run(first.id)
     assert old is not None

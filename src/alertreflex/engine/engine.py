@@ -208,9 +208,14 @@ class Engine:
                 if tick % TAKE_OVER_EVERY:
                     continue
                 await self.approvals.refresh()
-                taken = await self.store.take_over(time.time())
+                room = self._config.settings.max_queued_runs - self.unfinished
+                taken = await self.store.take_over(time.time(), limit=room)
             except StoreError as exc:
                 log.warning("store_unavailable", error=str(exc))
+                continue
+            except Exception:
+                # A bug here must not stop the sharing (pauses, take-over) for good.
+                log.exception("share_failed")
                 continue
             # After a long outage this replica may take back runs it still holds
             # (their leases ran out): they are not started twice.
@@ -379,7 +384,9 @@ class Engine:
                 f"interrupted: alertreflex shut down; still running after the {grace:g}s grace"
             )
             log.warning("runs_interrupted", count=n)
-        if self._config.settings.restore_on_shutdown:
+        # On a shared store the other replicas still watch these alerts (and put
+        # things back when they resolve): one replica stopping restores nothing.
+        if self._config.settings.restore_on_shutdown and not self.store.shared:
             await self.restore_all(RESTORE_AT_SHUTDOWN_TIMEOUT)
         released = await self.store.release()
         if released:

@@ -224,12 +224,17 @@ class Runner:
                 )
                 return
         steps = list(run.steps)
-        if self._store.shared and run.trigger is Trigger.FIRING and run.attempts == 0:
+        gate = self._gate(reflex, cfg.settings, enforce=not run.checked)
+        if (
+            self._store.shared
+            and run.trigger is Trigger.FIRING
+            and run.attempts == 0
+            and (gate.cooldown > 0 or gate.guards)
+        ):
             # Replicas share cooldowns and storm windows: the check above used this
             # replica's mirror of them; the store decides, atomically with the claim.
-            claim = await self._store.claim_gated(
-                run.id, now, steps, self._gate(reflex, cfg.settings, enforce=not run.checked)
-            )
+            # (Without either there is nothing to decide, and no lock to queue on.)
+            claim = await self._store.claim_gated(run.id, now, steps, gate)
             self.adopt(claim.rows, now)
             if claim.refused:
                 await self._skip(

@@ -330,9 +330,9 @@ class Store(ABC):
         """On a shared store: ``held`` lists the runs this process holds, whose
         leases it keeps renewing. A store of one process has no leases."""
 
-    async def take_over(self, now: float) -> list[RunRecord]:
-        """Unfinished runs left by replicas that stopped, now this one's to run.
-        A store of one process has none (``recover`` at start takes them)."""
+    async def take_over(self, now: float, limit: int = 1000) -> list[RunRecord]:
+        """Up to ``limit`` unfinished runs left by replicas that stopped, now this
+        one's to run. A store of one process has none (``recover`` takes them)."""
         return []
 
     async def release(self) -> int:

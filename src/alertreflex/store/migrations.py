@@ -58,18 +58,25 @@ def _sqlite_version(path: Path) -> int:
 async def _postgres(store: PostgresStore, check: bool) -> tuple[int, int]:
     try:
         conn = await asyncpg.connect(store.dsn, timeout=10)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+    except (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        TimeoutError,
+        ValueError,
+    ) as exc:
         raise StoreError(f"cannot connect to PostgreSQL {store.where}: {exc}") from exc
     try:
         before = await postgres_schema.schema_version(conn)
+        if before > postgres_schema.SCHEMA_VERSION:
+            await postgres_schema.check_schema(conn, store.where)  # raises, saying why
         if check:
             return before, postgres_schema.SCHEMA_VERSION
-        try:
-            migrated = await postgres_schema.migrate(conn, store.where)
-        except postgres_schema.SchemaError as exc:
-            raise StoreError(str(exc)) from None
-        except asyncpg.PostgresError as exc:
-            raise StoreError(f"migration failed, nothing changed: {exc}") from exc
+        migrated = await postgres_schema.migrate(conn, store.where)
         return (before if migrated is None else migrated), postgres_schema.SCHEMA_VERSION
+    except postgres_schema.SchemaError as exc:
+        raise StoreError(str(exc)) from None
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise StoreError(f"{store.where}: nothing changed: {exc}") from exc
     finally:
         await conn.close()

@@ -59,9 +59,10 @@ _CONNECTION_ERRORS = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
 )
+_DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 # How long a run's end is retried while the database is away, rather than leaving
 # the run "running" under a lease its replica keeps renewing.
-FINISH_PATIENCE = 120.0
+FINISH_PATIENCE = 120.0  # also for what a run saves on its way (steps, artifacts, undos)
 
 _RUN_COLUMNS = (
     "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at, not_before,"
@@ -85,7 +86,7 @@ _NEW_RUN_COLUMNS = (
 )
 _TAKE_OVER = (
     "WITH t AS (SELECT id FROM runs WHERE state IN ('queued', 'running', 'interrupted')"  # noqa: S608
-    " AND (owner IS NULL OR lease_until < $1 OR owner = $4) ORDER BY created_at LIMIT 1000"
+    " AND (lease_until IS NULL OR lease_until < $1 OR owner = $4) ORDER BY created_at LIMIT $5"
     " FOR UPDATE SKIP LOCKED)"
     " UPDATE runs SET owner = $2, lease_until = $1::float8 + $3::float8,"
     " reason = CASE WHEN runs.state = 'running'"
@@ -220,6 +221,11 @@ class PostgresStore(Store):
         self._pool: asyncpg.Pool | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._held: Callable[[], list[str]] = list
+        # Since when (monotonic) every statement has found the database: None after a
+        # connection failure. Other replicas' leases may have lapsed only because
+        # they could not reach it either, so nothing is taken over until a whole
+        # lease has passed with the database back (they renew in that time).
+        self._reachable_since: float | None = time.monotonic()
 
     @property
     def where(self) -> str:
@@ -235,14 +241,18 @@ class PostgresStore(Store):
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=1, max_size=self._pool_size, command_timeout=30, timeout=5
             )
-        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        except (TimeoutError, OSError, ValueError, *_DATABASE_ERRORS) as exc:
+            # ValueError: asyncpg's ClientConfigurationError, a bad DSN option.
             raise StoreError(f"cannot connect to PostgreSQL {self.where}: {exc}") from exc
         try:
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire(timeout=10) as conn:
                 await check_schema(conn, self.where)
         except SchemaError as exc:
             await self._pool.close()
             raise StoreError(str(exc)) from None
+        except (TimeoutError, OSError, *_DATABASE_ERRORS) as exc:
+            await self._pool.close()
+            raise StoreError(f"cannot read the schema of {self.where}: {exc}") from exc
         if self.replica:
             self._renewer = asyncio.create_task(self._renew_leases(), name="pg-leases")
 
@@ -258,9 +268,12 @@ class PostgresStore(Store):
         self._held = held
 
     async def _renew_leases(self) -> None:
-        """Keep the runs this replica holds its own while it lives."""
+        """Keep the runs this replica holds its own while it lives; after a failure,
+        try again every second rather than a third of a lease later."""
+        pause = self.lease / 3
         while True:
-            await asyncio.sleep(self.lease / 3)
+            await asyncio.sleep(pause)
+            pause = min(1.0, self.lease / 3)
             try:
                 await self._run(
                     lambda c: c.execute(
@@ -275,6 +288,8 @@ class PostgresStore(Store):
                 )
             except StoreError as exc:
                 log.warning("lease_renewal_failed", error=str(exc))
+            else:
+                pause = self.lease / 3
 
     async def _run(self, fn: Callable[[Conn], Awaitable[T]], *, patience: float = 0.0) -> T:
         """``fn`` on a pooled connection; database trouble becomes StoreError.
@@ -291,26 +306,30 @@ class PostgresStore(Store):
             attempt += 1
             try:
                 async with self._pool.acquire(timeout=10) as conn:
-                    return await fn(conn)
+                    result = await fn(conn)
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
                 if attempt >= _RETRIES:
                     raise StoreError(f"PostgreSQL: {exc}") from exc
-            except _CONNECTION_ERRORS as exc:
+            except (*_CONNECTION_ERRORS, TimeoutError) as exc:
+                self._reachable_since = None
                 if time.monotonic() + pause > deadline:
-                    raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
+                    why = "did not answer in time" if isinstance(exc, TimeoutError) else exc
+                    raise StoreError(f"PostgreSQL unavailable: {why}") from exc
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)
             except asyncpg.PostgresError as exc:
                 raise StoreError(f"PostgreSQL: {exc}") from exc
-            except TimeoutError as exc:
-                raise StoreError("PostgreSQL did not answer in time") from exc
+            else:
+                if self._reachable_since is None:
+                    self._reachable_since = time.monotonic()
+                return result
 
-    async def _tx(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _tx(self, fn: Callable[[Conn], Awaitable[T]], *, patience: float = 0.0) -> T:
         async def in_tx(conn: Conn) -> T:
             async with conn.transaction():
                 return await fn(conn)
 
-        return await self._run(in_tx)
+        return await self._run(in_tx, patience=patience)
 
     async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         return await self._run(lambda c: c.fetch(sql, *args))
@@ -321,9 +340,11 @@ class PostgresStore(Store):
         return await self._tx(lambda c: self._ingest(c, batch))
 
     async def _ingest(self, conn: Conn, b: Ingest) -> IngestResult:
-        # Rows in key order: two replicas writing the same alerts lock them in the
-        # same order, so they wait for each other instead of deadlocking.
-        alerts = sorted(b.alerts, key=lambda a: (a.fingerprint, a.starts_at))
+        # One row per episode (a notification may repeat an alert: the last wins, as
+        # row by row on SQLite), in key order: two replicas writing the same alerts
+        # lock them in the same order, so they wait for each other, not deadlock.
+        latest = {(a.fingerprint, a.starts_at): a for a in b.alerts}
+        alerts = [latest[k] for k in sorted(latest)]
         changed = await conn.fetch(
             _UPSERT_EPISODES,
             [a.fingerprint for a in alerts],
@@ -337,7 +358,8 @@ class PostgresStore(Store):
             [b.received_at if a.status == "resolved" else None for a in alerts],
         )
         result = IngestResult(changed_alerts=len(changed))
-        for r in b.runs:
+        runs = sorted(b.runs, key=lambda r: (r.reflex, r.fingerprint, r.starts_at, r.trigger))
+        for r in runs:
             r.state, r.reason = RunState.QUEUED, ""  # this may be a redo of the batch
             if r.flap_window <= 0:
                 continue
@@ -365,7 +387,6 @@ class PostgresStore(Store):
                 r.reason = (
                     "flap: continues an episode of this alert that resolved within resolve_delay"
                 )
-        runs = sorted(b.runs, key=lambda r: (r.reflex, r.fingerprint, r.starts_at, r.trigger))
         args = [_run_args(r, b.received_at, b.notification_id) for r in runs]
         inserted = await conn.fetch(
             _INSERT_RUNS,
@@ -404,10 +425,13 @@ class PostgresStore(Store):
         # process with the same replica id) are taken back at once.
         return await self._take_over(time.time(), self.replica)
 
-    async def take_over(self, now: float) -> list[RunRecord]:
-        return await self._take_over(now, None)
+    async def take_over(self, now: float, limit: int = 1000) -> list[RunRecord]:
+        since = self._reachable_since
+        if since is None or time.monotonic() - since < self.lease:
+            return []  # the owners may not have been able to renew yet
+        return await self._take_over(now, None, limit)
 
-    async def _take_over(self, now: float, mine: str | None) -> list[RunRecord]:
+    async def _take_over(self, now: float, mine: str | None, limit: int = 1000) -> list[RunRecord]:
         """Unfinished runs that no live replica holds: owned by none (their replica
         shut down cleanly) or whose lease ran out (it died). A run that was running
         becomes interrupted and resumes here. SKIP LOCKED: two replicas taking over
@@ -418,6 +442,7 @@ class PostgresStore(Store):
             self.replica,
             self.lease,
             mine,
+            max(0, limit),
         )
         return sorted((_to_run(r) for r in rows), key=lambda r: r.created_at)
 
@@ -443,6 +468,10 @@ class PostgresStore(Store):
         scopes = sorted({gate.reflex, *(g.scope for g in gate.guards)})
 
         async def op(c: Conn) -> Claim:
+            # A run claimed or ended elsewhere is not this replica's to refuse.
+            state = await c.fetchval("SELECT state FROM runs WHERE id = $1 FOR UPDATE", run_id)
+            if state not in ("queued", "interrupted"):
+                return Claim(None)
             # Row locks on the scopes, always in the same order: replicas starting
             # runs of one reflex queue here, one decision at a time.
             await c.execute(
@@ -520,7 +549,8 @@ class PostgresStore(Store):
         await self._run(
             lambda c: c.execute(
                 "UPDATE runs SET steps = $1::json WHERE id = $2", _json(steps), run_id
-            )
+            ),
+            patience=FINISH_PATIENCE,
         )
 
     async def finish(
@@ -533,11 +563,16 @@ class PostgresStore(Store):
         *,
         started: bool = True,
     ) -> None:
+        # Only the replica running it ends a run, and only a run nobody claimed is
+        # skipped: a replica that lost a race (or its lease) changes nothing.
         await self._run(
             lambda c: c.execute(
                 "UPDATE runs SET state = $1, reason = $2, finished_at = $3, steps = $4::json,"
                 " started_at = CASE WHEN $5 THEN coalesce(started_at, $6) ELSE started_at END,"
-                " lease_until = NULL WHERE id = $7",
+                " lease_until = NULL, owner = CASE WHEN $1 = 'interrupted' THEN NULL"
+                " ELSE owner END WHERE id = $7 AND CASE WHEN $5"
+                " THEN state = 'running' AND owner = $8"
+                " ELSE state IN ('queued', 'interrupted') END",
                 str(state),
                 _clean(reason),
                 None if state is RunState.INTERRUPTED else now,
@@ -545,6 +580,7 @@ class PostgresStore(Store):
                 started,
                 now,
                 run_id,
+                self.replica,
             ),
             patience=FINISH_PATIENCE,
         )
@@ -552,8 +588,8 @@ class PostgresStore(Store):
     async def interrupt_running(self, reason: str) -> int:
         status: str = await self._run(
             lambda c: c.execute(
-                "UPDATE runs SET state = 'interrupted', reason = $1, owner = NULL"
-                " WHERE state = 'running' AND owner = $2",
+                "UPDATE runs SET state = 'interrupted', reason = $1, owner = NULL,"
+                " lease_until = NULL WHERE state = 'running' AND owner = $2",
                 _clean(reason),
                 self.replica,
             )
@@ -573,11 +609,11 @@ class PostgresStore(Store):
         return int(status.rsplit(" ", 1)[-1])
 
     async def last_firing_starts(self) -> dict[str, float]:
+        # The gates hold them (every replica records its starts there): no scan of runs.
         rows = await self._fetch(
-            "SELECT reflex, max(started_at) AS at FROM runs WHERE trigger = 'firing'"
-            " AND started_at IS NOT NULL GROUP BY reflex"
+            "SELECT scope, last_start FROM gates WHERE scope <> '' AND last_start IS NOT NULL"
         )
-        return {r["reflex"]: r["at"] for r in rows}
+        return {r["scope"]: r["last_start"] for r in rows}
 
     async def list_runs(
         self,
@@ -676,7 +712,8 @@ class PostgresStore(Store):
                 a.original_size,
                 a.created_at,
                 a.data,
-            )
+            ),
+            patience=FINISH_PATIENCE,
         )
 
     async def list_artifacts(self, run_id: str) -> list[Artifact]:
@@ -730,7 +767,7 @@ class PostgresStore(Store):
                 assert row is not None  # the conflict that kept it proves it is there
             return _to_undo(row)
 
-        return await self._tx(op)
+        return await self._tx(op, patience=FINISH_PATIENCE)
 
     async def take_undo(
         self, reflex: str, fingerprint: str, step: int, run_id: str, now: float
@@ -754,7 +791,7 @@ class PostgresStore(Store):
             )
             return None if row is None else _to_undo(row)
 
-        return await self._tx(op)
+        return await self._tx(op, patience=FINISH_PATIENCE)
 
     async def pending_undos(self) -> list[Undo]:
         rows = await self._fetch(

@@ -84,6 +84,7 @@ CREATE INDEX runs_created ON runs(created_at);
 CREATE INDEX runs_reflex_created ON runs(reflex, created_at);
 CREATE INDEX runs_unfinished ON runs(state) WHERE state IN ('queued', 'running', 'interrupted');
 CREATE INDEX runs_awaiting ON runs(expires_at) WHERE state = 'awaiting_approval';
+CREATE INDEX runs_leases ON runs(lease_until) WHERE state IN ('queued', 'running', 'interrupted');
 CREATE TABLE artifacts (
     run_id text NOT NULL,
     name text NOT NULL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from pathlib import Path
 
@@ -44,5 +45,6 @@ def redact(url: str) -> str:
 
 
 def replica_id() -> str:
-    """This process, among the replicas of a shared store: host name and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, among the replicas of a shared store: host name, pid and a
+    random part (containers often share both: pid 1, a fixed host name)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
