@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -94,6 +95,7 @@ _TAKE_OVER = (
     " state = CASE WHEN runs.state = 'running' THEN 'interrupted' ELSE runs.state END"
     f" FROM t WHERE runs.id = t.id RETURNING {_qualified('runs')}"
 )
+
 _APPROVE = (
     "UPDATE runs SET state = 'queued', approved_by = $1, reason = $2, owner = $4,"  # noqa: S608
     " lease_until = $5 WHERE id = $3 AND state = 'awaiting_approval'"
@@ -123,6 +125,24 @@ _INSERT_RUNS = (
     " $11::float8[], $12::text[], $13::float8[]) AS t(i, rf, tm, f, s, tr, st, rs, nb, c, fin)"
     + _RUN_KEY
     + " DO NOTHING RETURNING id"
+)
+
+
+def _shift(sql: str, by: int) -> str:
+    """``sql`` with its parameters $1.. renumbered from $(1 + by), to join it to
+    another statement's."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + by}", sql)
+
+
+# The usual notification as one statement: episodes ($1-$9), runs ($10-$24), then
+# the notification ($25-$29) with the count of runs it made. Data-modifying CTEs
+# all run, in one snapshot and one transaction.
+_INGEST_AT_ONCE = (
+    f"WITH ep AS ({_UPSERT_EPISODES}), ru AS ({_shift(_INSERT_RUNS, 9)}),"  # noqa: S608
+    " nt AS (INSERT INTO notifications (id, received_at, receiver, status, group_key,"
+    " alerts, new_runs, body) SELECT $19, $8, $25, $26, $27, $28,"
+    " (SELECT count(*) FROM ru)::int, $29)"
+    " SELECT (SELECT count(*) FROM ep)::int AS changed, ARRAY(SELECT id FROM ru) AS created"
 )
 
 
@@ -337,16 +357,20 @@ class PostgresStore(Store):
     # --- ingest ------------------------------------------------------------------
 
     async def ingest(self, batch: Ingest) -> IngestResult:
+        if all(r.flap_window <= 0 for r in batch.runs) and len(batch.runs) <= batch.capacity:
+            # Nothing to look up first and no queue bound to check: one statement,
+            # one round trip, atomic by itself.
+            return await self._run(lambda c: self._ingest_at_once(c, batch))
         return await self._tx(lambda c: self._ingest(c, batch))
 
-    async def _ingest(self, conn: Conn, b: Ingest) -> IngestResult:
+    @staticmethod
+    def _episode_args(b: Ingest) -> list[Any]:
         # One row per episode (a notification may repeat an alert: the last wins, as
         # row by row on SQLite), in key order: two replicas writing the same alerts
         # lock them in the same order, so they wait for each other, not deadlock.
         latest = {(a.fingerprint, a.starts_at): a for a in b.alerts}
         alerts = [latest[k] for k in sorted(latest)]
-        changed = await conn.fetch(
-            _UPSERT_EPISODES,
+        return [
             [a.fingerprint for a in alerts],
             [a.starts_at for a in alerts],
             [a.status for a in alerts],
@@ -356,7 +380,43 @@ class PostgresStore(Store):
             [a.generator_url for a in alerts],
             b.received_at,
             [b.received_at if a.status == "resolved" else None for a in alerts],
+        ]
+
+    def _run_args(self, b: Ingest) -> list[Any]:
+        runs = sorted(b.runs, key=lambda r: (r.reflex, r.fingerprint, r.starts_at, r.trigger))
+        rows = [_run_args(r, b.received_at, b.notification_id) for r in runs]
+        return [
+            *[[row[i] for row in rows] for i in range(8)],
+            b.received_at,
+            b.notification_id,
+            [row[9] for row in rows],  # not_before
+            [row[11] for row in rows],  # context
+            [row[12] for row in rows],  # finished_at (skipped runs)
+            self.replica,
+            self.lease,
+        ]
+
+    async def _ingest_at_once(self, conn: Conn, b: Ingest) -> IngestResult:
+        for r in b.runs:
+            r.state, r.reason = RunState.QUEUED, ""  # this may be a redo of the batch
+        row = await conn.fetchrow(
+            _INGEST_AT_ONCE,
+            *self._episode_args(b),
+            *self._run_args(b),
+            _clean(b.receiver),
+            b.status,
+            _clean(b.group_key),
+            len(b.alerts),
+            b.body,
         )
+        assert row is not None  # the statement always returns its one row
+        created = set(row["created"])
+        return IngestResult(
+            created=[r for r in b.runs if r.id in created], changed_alerts=row["changed"]
+        )
+
+    async def _ingest(self, conn: Conn, b: Ingest) -> IngestResult:
+        changed = await conn.fetch(_UPSERT_EPISODES, *self._episode_args(b))
         result = IngestResult(changed_alerts=len(changed))
         runs = sorted(b.runs, key=lambda r: (r.reflex, r.fingerprint, r.starts_at, r.trigger))
         for r in runs:
@@ -387,18 +447,7 @@ class PostgresStore(Store):
                 r.reason = (
                     "flap: continues an episode of this alert that resolved within resolve_delay"
                 )
-        args = [_run_args(r, b.received_at, b.notification_id) for r in runs]
-        inserted = await conn.fetch(
-            _INSERT_RUNS,
-            *[[a[i] for a in args] for i in range(8)],
-            b.received_at,
-            b.notification_id,
-            [a[9] for a in args],
-            [a[11] for a in args],
-            [a[12] for a in args],
-            self.replica,
-            self.lease,
-        )
+        inserted = await conn.fetch(_INSERT_RUNS, *self._run_args(b))
         created = {row["id"] for row in inserted}
         result.created = [r for r in b.runs if r.id in created]
         queued = sum(1 for r in result.created if r.state is RunState.QUEUED)
