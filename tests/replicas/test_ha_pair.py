@@ -6,12 +6,14 @@ replica's runs finish elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import yaml
 
@@ -81,6 +83,15 @@ def _alertmanagers(stack: Stack, replicas: list[Any]) -> list[str]:
     return urls
 
 
+async def _running_owners(dsn: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT DISTINCT owner FROM runs WHERE state = 'running'")
+    finally:
+        await conn.close()
+    return " ".join(f"{r['owner']}:" for r in rows)
+
+
 def test_an_ha_pair_three_replicas_and_a_kill_act_once_per_episode(
     make_server: Any, shared_storage: str, tmp_path: Path
 ) -> None:
@@ -106,13 +117,14 @@ def test_an_ha_pair_three_replicas_and_a_kill_act_once_per_episode(
         for am in ams:  # as Prometheus does: every alert to every Alertmanager
             httpx.post(f"{am}/api/v2/alerts", json=alerts, timeout=30).raise_for_status()
 
-        # The victim: a replica running runs of its own now (its local gauge; the
-        # API shows every replica's runs).
+        # The victim: a replica with runs past their claim (mid-step) now, as the
+        # database records them (the owner id holds the replica's pid).
         deadline = time.monotonic() + 60
         victim = None
         while victim is None:
             assert time.monotonic() < deadline, "no replica ever ran anything"
-            victim = next((r for r in replicas if r.metric("alertreflex_running_runs") > 0), None)
+            owners = asyncio.run(_running_owners(shared_storage))
+            victim = next((r for r in replicas if f":{r.proc.pid}:" in owners), None)
         victim.stop(signal.SIGKILL)
         survivors = [r for r in replicas if r is not victim]
 
