@@ -140,6 +140,25 @@ def test_a_clean_shutdown_restores_what_it_changed(
     assert rows == [("firing", "succeeded"), ("restore", "succeeded")]
 
 
+def test_a_replica_that_stops_leaves_the_restore_to_the_others(  # type: ignore[no-untyped-def]
+    make_server, fresh: Demo, shared_storage: str
+) -> None:
+    """On a shared store the other replicas still handle the alert: a clean stop
+    restores nothing, and the replica that gets the resolved notification does."""
+    a = make_server(_debug_reflex(), storage=shared_storage)
+    b = make_server(_debug_reflex(), storage=shared_storage)
+    labels = _labels(fresh)
+    a.post(notification(alert(labels)))
+    a.wait_runs(1, trigger="firing")
+    assert fresh.level() == "DEBUG"
+    assert a.stop() == 0
+    assert fresh.level() == "DEBUG"
+    b.post(notification(alert(labels, status="resolved")))
+    b.wait_runs(1, trigger="resolved")
+    assert fresh.level() is None
+    assert [r["trigger"] for r in b.runs()] == ["resolved", "firing"]
+
+
 def test_a_flap_neither_restores_nor_sets_again(make_server, fresh: Demo) -> None:  # type: ignore[no-untyped-def]
     """Resolved and firing again (same startsAt) within resolve_delay, as after a
     Prometheus reload: the level stays DEBUG throughout and is set once; the real
