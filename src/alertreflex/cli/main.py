@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from alertreflex import __version__
 from alertreflex.cli import (
+    alertmanager_config,
     check,
+    convert_amx,
     convert_rules,
     decide,
     demo,
@@ -16,6 +18,7 @@ from alertreflex.cli import (
     migrate,
     pause,
     runs,
+    schema,
     serve,
     sync,
     test_reflexes,
@@ -43,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         migrate,
         sync,
         convert_rules,
+        convert_amx,
+        alertmanager_config,
+        schema,
         demo,
     ):
         module.register(sub)
