@@ -7,6 +7,7 @@ separate processes have; the replica tests in tests/replicas run real servers.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -218,3 +219,60 @@ async def test_a_replica_that_lost_the_race_changes_nothing(replicas: Replicas) 
     await b.finish(run.id, RunState.SKIPPED, "late", time.time(), [], started=False)
     rec = await a.get_run(run.id)
     assert rec is not None and (rec.state, rec.reason) == (RunState.SUCCEEDED, "")
+
+
+async def test_concurrent_notifications_share_transactions_and_keep_their_results(
+    replicas: Replicas,
+) -> None:
+    """Group commit: notifications that arrive together commit together, and each
+    still learns which of its runs were new."""
+    (store,) = await replicas(1)
+    first = [_batch([_alert(fp=f"g{i}")], [_run(fp=f"g{i}")]) for i in range(40)]
+    results = await asyncio.gather(*[store.ingest(b) for b in first])
+    assert [len(r.created) for r in results] == [1] * 40
+    assert [r.created[0].id for r in results] == [b.runs[0].id for b in first]
+    assert store._ingests.shared > 0  # some of them did share a transaction
+    again = [_batch([_alert(fp=f"g{i}")], [_run(fp=f"g{i}")]) for i in range(40)]
+    results = await asyncio.gather(*[store.ingest(b) for b in again])
+    assert all(r.duplicate for r in results)
+    assert len(await store.list_runs(limit=100)) == 40
+
+
+async def test_a_notification_that_cannot_be_stored_fails_alone(replicas: Replicas) -> None:
+    """A batch that fails is tried again one by one: only the bad notification
+    reports an error."""
+    (store,) = await replicas(1)
+    bad = _run(fp="bad")
+    bad.context = {"unserialisable": object()}
+    batches = [_batch([_alert(fp=f"ok{i}")], [_run(fp=f"ok{i}")]) for i in range(10)]
+    batches.insert(5, _batch([_alert(fp="bad")], [bad]))
+    results = await asyncio.gather(*[store.ingest(b) for b in batches], return_exceptions=True)
+    assert isinstance(results[5], Exception)
+    good = [r for i, r in enumerate(results) if i != 5]
+    assert all(not isinstance(r, BaseException) and len(r.created) == 1 for r in good)
+    assert len(await store.list_runs(limit=100)) == 10
+
+
+async def test_replicas_given_the_same_notifications_in_any_order_make_each_run_once(
+    replicas: Replicas,
+) -> None:
+    """HA pairs deliver to every replica, in no particular order: batches overlap
+    and lock the same episodes; none fails, and each episode gets one run."""
+    stores = await replicas(3)
+    # 30 notifications of two alerts each, every alert in two of them.
+    notes = [sorted({f"h{i}", f"h{(i * 7 + 3) % 30}"}) for i in range(30)]
+    rng = random.Random(7)
+
+    async def deliver(store: PostgresStore) -> int:
+        order = list(range(30))
+        rng.shuffle(order)
+        batches = [
+            _batch([_alert(fp=a) for a in notes[i]], [_run(fp=a) for a in notes[i]]) for i in order
+        ]
+        results = await asyncio.gather(*[store.ingest(b) for b in batches])
+        return sum(len(r.created) for r in results)
+
+    created = await asyncio.gather(*[deliver(s) for s in stores])
+    assert sum(created) == 30
+    runs = await stores[0].list_runs(limit=200)
+    assert len(runs) == 30 == len({r.fingerprint for r in runs})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import structlog
 
 log = structlog.get_logger("alertreflex.amcheck")
@@ -25,6 +24,10 @@ async def still_listed(base_url: str, labels: dict[str, str], fingerprint: str) 
     could not be asked (the caller decides without it)."""
     params: list[tuple[str, Any]] = [("filter", f"{k}={_quote(v)}") for k, v in labels.items()]
     url = f"{base_url.rstrip('/')}/api/v2/alerts"
+    # Imported here: only reflexes with an Alertmanager check need it, and httpx
+    # costs every other process a few MiB of RSS.
+    import httpx
+
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT, trust_env=False) as client:
             resp = await client.get(url, params=params)

@@ -44,6 +44,7 @@ from alertreflex.store.base import (
     StoreError,
     Undo,
 )
+from alertreflex.store.batching import Batcher
 from alertreflex.store.postgres_schema import Conn, SchemaError, check_schema
 
 log = structlog.get_logger("alertreflex.store")
@@ -227,6 +228,16 @@ async def _insert_audit(conn: Conn, e: AuditEntry) -> None:
     )
 
 
+def _keys(b: Ingest) -> list[tuple[str, str]]:
+    return [(a.fingerprint, a.starts_at) for a in b.alerts]
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset: nothing. asyncpg still rolls back an open transaction; its
+    default reset (RESET ALL, UNLISTEN, advisory unlock) is a round trip per release,
+    a fifth of the loop under load, for session state this store never sets."""
+
+
 class PostgresStore(Store):
     kind = "postgresql"
     shared = True
@@ -246,6 +257,9 @@ class PostgresStore(Store):
         # they could not reach it either, so nothing is taken over until a whole
         # lease has passed with the database back (they renew in that time).
         self._reachable_since: float | None = time.monotonic()
+        self._ingests: Batcher[Ingest, IngestResult] = Batcher(
+            self._ingest_batch, lambda b: self._run(lambda c: self._ingest_at_once(c, b))
+        )
 
     @property
     def where(self) -> str:
@@ -259,7 +273,12 @@ class PostgresStore(Store):
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=self._pool_size, command_timeout=30, timeout=5
+                self.dsn,
+                min_size=1,
+                max_size=self._pool_size,
+                command_timeout=30,
+                timeout=5,
+                reset=_keep_session,
             )
         except (TimeoutError, OSError, ValueError, *_DATABASE_ERRORS) as exc:
             # ValueError: asyncpg's ClientConfigurationError, a bad DSN option.
@@ -277,6 +296,7 @@ class PostgresStore(Store):
             self._renewer = asyncio.create_task(self._renew_leases(), name="pg-leases")
 
     async def close(self) -> None:
+        await self._ingests.drain()
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -359,9 +379,24 @@ class PostgresStore(Store):
     async def ingest(self, batch: Ingest) -> IngestResult:
         if all(r.flap_window <= 0 for r in batch.runs) and len(batch.runs) <= batch.capacity:
             # Nothing to look up first and no queue bound to check: one statement,
-            # one round trip, atomic by itself.
-            return await self._run(lambda c: self._ingest_at_once(c, batch))
+            # atomic by itself, in a transaction shared with the notifications that
+            # arrive meanwhile (group commit).
+            return await self._ingests.submit(batch)
         return await self._tx(lambda c: self._ingest(c, batch))
+
+    async def _ingest_batch(self, batches: list[Ingest]) -> list[IngestResult]:
+        # In the order of their first alert: replicas given the same notifications
+        # lock their episodes in one order, and mostly wait rather than deadlock
+        # (a deadlock is retried, then the batch is tried one by one).
+        order = sorted(range(len(batches)), key=lambda i: min(_keys(batches[i]), default=("", "")))
+
+        async def run(conn: Conn) -> list[IngestResult]:
+            results: dict[int, IngestResult] = {}
+            for i in order:
+                results[i] = await self._ingest_at_once(conn, batches[i])
+            return [results[i] for i in range(len(batches))]
+
+        return await self._tx(run)
 
     @staticmethod
     def _episode_args(b: Ingest) -> list[Any]:

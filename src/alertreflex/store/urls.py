@@ -8,7 +8,6 @@ import socket
 from pathlib import Path
 
 from alertreflex.store.base import Store
-from alertreflex.store.postgres import PostgresStore
 from alertreflex.store.sqlite import SQLiteStore
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -31,6 +30,9 @@ def open_store(url: str, *, replica: str = "", lease: float = 30.0) -> Store:
             raise StorageURLError(f"--storage {url}: no file name after sqlite:///")
         return SQLiteStore(Path(path))
     if is_postgres(url):
+        # Imported here: asyncpg costs an SQLite-only process ~15 MiB of RSS.
+        from alertreflex.store.postgres import PostgresStore
+
         return PostgresStore(url, replica=replica, lease=lease)
     scheme = url.partition(":")[0]
     raise StorageURLError(
@@ -41,7 +43,11 @@ def open_store(url: str, *, replica: str = "", lease: float = 30.0) -> Store:
 
 def redact(url: str) -> str:
     """``url`` without its password, for logs and messages."""
-    return PostgresStore(url).where if is_postgres(url) else url
+    if not is_postgres(url):
+        return url
+    from alertreflex.store.postgres import PostgresStore
+
+    return PostgresStore(url).where
 
 
 def replica_id() -> str:
