@@ -11,6 +11,16 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 _RUN_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 
+NOTIFICATION_STATUSES = (
+    "accepted",
+    "invalid",
+    "unauthorized",
+    "too_large",
+    "queue_full",
+    "store_error",
+)
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -30,6 +40,10 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        # Exported at 0 from the start: rate() cannot see a series' first sample, so
+        # the first rejection after a restart would escape the alerts and dashboard.
+        for status in NOTIFICATION_STATUSES:
+            self.notifications.labels(status)
         self.alerts = Counter(
             "alertreflex_alerts_received",
             "Alerts in accepted notifications, by alert status.",
