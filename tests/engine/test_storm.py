@@ -51,3 +51,17 @@ def test_no_guard_no_limit() -> None:
     for t in range(100):
         assert guards.check(r, Settings(), float(t)) is None
         guards.record(r, Settings(), float(t))
+
+
+def test_the_gauge_falls_when_the_window_closes_without_another_run() -> None:
+    """The tripped gauge must not outlive the window (an alert watches it), even when
+    no firing run comes to open the next one."""
+    metrics = Metrics()
+    guards = StormGuards(metrics)
+    r = reflex(StormGuard(max_runs=1, window=60))
+    s = Settings()
+    guards.record(r, s, 1000.0)
+    guards.refresh({"r": r}, s, 1059.0)
+    assert metrics.storm.labels("r")._value.get() == 1
+    guards.refresh({"r": r}, s, 1060.0)
+    assert metrics.storm.labels("r")._value.get() == 0

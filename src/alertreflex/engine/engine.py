@@ -292,6 +292,11 @@ class Engine:
                 log.warning("run_cancelled_on_resolve", run_id=run.id, reflex=run.reflex)
                 self._runner.cancel(run, task, "cancelled: the alert resolved (cancel_on_resolve)")
 
+    def refresh_gauges(self) -> None:
+        """Gauges that depend on the clock, brought up to date before a scrape."""
+        cfg = self._config
+        self._runner.storms.refresh(cfg.reflexes, cfg.settings, time.time())
+
     def storms_tripped(self) -> list[tuple[str, float]]:
         """Storm guards stopping firing runs now: (reflex name or "global", until)."""
         cfg = self._config

@@ -92,6 +92,13 @@ class StormGuards:
                 out.append((scope, until))
         return sorted(out)
 
+    def refresh(self, reflexes: dict[str, Reflex], settings: Settings, now: float) -> None:
+        """Set every scope's gauge from its window: one that closed reads 0 even when
+        no firing run has come since (it would keep an alert on it firing)."""
+        stopping = {scope for scope, _ in self.tripped(reflexes, settings, now)}
+        for scope in self._windows:
+            self._metrics.storm.labels(scope).set(1 if scope in stopping else 0)
+
     def adopt(
         self, scope: str, opened: float, runs: int, guard: StormGuard | None, now: float
     ) -> None:

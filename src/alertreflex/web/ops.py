@@ -20,6 +20,7 @@ Reloader = Callable[[], Awaitable[str | None]]
 
 def routes(engine: Engine, reload: Reloader, ready: Callable[[], bool]) -> list[web.RouteDef]:
     async def metrics(_request: web.Request) -> web.Response:
+        engine.refresh_gauges()
         body = generate_latest(engine.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
