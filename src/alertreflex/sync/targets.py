@@ -13,9 +13,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from alertreflex.sync.build import Bundle
 from alertreflex.sync.deliver import rule_file
@@ -37,11 +35,20 @@ class Target(Protocol):
         ...
 
 
+if TYPE_CHECKING:
+    import httpx
+
+
 def _client() -> httpx.Client:
+    # Imported here: a server that never syncs is spared httpx's RSS.
+    import httpx
+
     return httpx.Client(timeout=30.0, trust_env=False, follow_redirects=False)
 
 
 def _post_reload(client: httpx.Client, base: str, what: str, hint: str) -> httpx.Response:
+    import httpx
+
     url = f"{base.rstrip('/')}/-/reload"
     try:
         resp = client.post(url)
@@ -63,6 +70,8 @@ class PrometheusTarget:
     name: str = "Prometheus"
 
     def reload(self, bundle: Bundle) -> str:
+        import httpx
+
         with _client() as client:
             _post_reload(client, self.url, "Prometheus", "start it with --web.enable-lifecycle")
             try:
