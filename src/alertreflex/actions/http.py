@@ -158,7 +158,7 @@ class HttpClientParams(ActionParams):
         default="10s", validate_default=True, description="Time limit of each attempt."
     )
     retries: int = Field(default=2, ge=0, le=10, description="As for http.")
-    verify_tls: bool = True
+    verify_tls: bool = Field(default=True, description="Verify the server's TLS certificate.")
 
     def request(
         self, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None

@@ -31,9 +31,13 @@ LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
 class Request(ActionParams):
     """One request of the generic form."""
 
-    url: str = Field(min_length=1)
-    method: str = "GET"
-    headers: dict[str, str] = Field(default={})
+    url: str = Field(min_length=1, description="The URL of this request.")
+    method: str = Field(
+        default="GET", description="The HTTP method; a set request given as GET is sent as POST."
+    )
+    headers: dict[str, str] = Field(
+        default={}, description="Headers of this request, over those of the step."
+    )
 
 
 class LogLevelParams(HttpClientParams):

@@ -49,7 +49,7 @@ class _Strict(BaseModel):
 
 
 class BasicAuth(_Strict):
-    username: str = Field(min_length=1)
+    username: str = Field(min_length=1, description="The user name Alertmanager sends.")
     password_file: str = Field(description="File holding the password (trailing newline ignored).")
 
 
@@ -59,7 +59,9 @@ class WebhookAuth(_Strict):
     bearer_token_file: str | None = Field(
         default=None, description="File holding the token Alertmanager sends as Bearer."
     )
-    basic_auth: BasicAuth | None = None
+    basic_auth: BasicAuth | None = Field(
+        default=None, description="Basic auth, as Alertmanager's http_config basic_auth sends it."
+    )
 
     @model_validator(mode="after")
     def _one_method(self) -> WebhookAuth:
@@ -71,8 +73,10 @@ class WebhookAuth(_Strict):
 class SecretRef(_Strict):
     """A secret for templates (``{{ secrets.NAME }}``), read from a file or the environment."""
 
-    file: str | None = None
-    env: str | None = None
+    file: str | None = Field(
+        default=None, description="File holding the secret (a trailing newline is dropped)."
+    )
+    env: str | None = Field(default=None, description="Environment variable holding the secret.")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
@@ -93,7 +97,11 @@ class AuthUser(_Strict):
     """Someone who may use the UI and the API: with a password (basic auth, checked
     against a bcrypt hash) and/or a bearer token, each read from a file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=128)
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$",
+        max_length=128,
+        description="The user's name, recorded in the audit log as who acted.",
+    )
     role: Literal["viewer", "operator"] = Field(
         description="viewer: read only; operator: may also pause, approve and re-run."
     )
@@ -154,7 +162,12 @@ class Settings(_Strict):
     ownership_label: str = Field(
         default="team", description="Alert label that names the owning team."
     )
-    max_concurrent_runs: int = Field(default=16, ge=1, le=10_000)
+    max_concurrent_runs: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Runs executing at once, all reflexes together; the others wait their turn.",
+    )
     max_queued_runs: int = Field(
         default=10_000,
         ge=1,
@@ -211,19 +224,31 @@ class Settings(_Strict):
 
 
 class ReflexConfig(_Strict):
-    name: str = Field(pattern=REFLEX_NAME, max_length=128)
+    name: str = Field(
+        pattern=REFLEX_NAME,
+        max_length=128,
+        description="Unique across all files; shown in runs, metrics and logs.",
+    )
     team: str = Field(min_length=1, description="Owning team; matches only its own alerts.")
-    description: str = ""
+    description: str = Field(default="", description="Free text, shown in the UI.")
     match: list[str] | str = Field(
         description="Alertmanager matchers, ANDed: a list, or one string '{a=\"b\"}'."
     )
-    on_firing: list[dict[str, Any]] = Field(default_factory=list)
-    on_resolved: list[dict[str, Any]] = Field(default_factory=list)
+    on_firing: list[dict[str, Any]] = Field(
+        default_factory=list, description="Steps run once when an alert episode starts firing."
+    )
+    on_resolved: list[dict[str, Any]] = Field(
+        default_factory=list, description="Steps run once when the episode resolves."
+    )
     cooldown: Duration = Field(
         default=0.0, description="No new firing run within this long of the last one started."
     )
-    max_concurrent: int = Field(default=1, ge=1)
-    dry_run: bool = False
+    max_concurrent: int = Field(
+        default=1, ge=1, description="Runs of this reflex executing at once; more wait their turn."
+    )
+    dry_run: bool = Field(
+        default=False, description="Render the steps into the run record and execute nothing."
+    )
     resolve_delay: Duration = Field(
         default=0.0,
         description="Wait this long before resolved steps; a new firing meanwhile is a flap.",

@@ -1,0 +1,77 @@
+"""The metrics reference: every metric alertreflex exports, read from a registry on
+which the classes that define them have registered their metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from alertreflex.engine.metrics import Metrics
+from alertreflex.sync.metrics import SyncMetrics
+from alertreflex_docs import html
+
+# What the exposition calls a family: a counter's samples end in _total, an info's
+# in _info; a histogram adds _bucket, _sum and _count.
+_SUFFIX = {"counter": "_total", "info": "_info"}
+
+
+@dataclass(frozen=True)
+class MetricDoc:
+    name: str  # as exposed: alertreflex_runs_total
+    type: str
+    labels: tuple[str, ...]
+    help: str
+
+
+def registry() -> CollectorRegistry:
+    """A fresh registry holding the metrics of the server and of ``sync --watch``."""
+    reg = CollectorRegistry()
+    Metrics(reg)
+    SyncMetrics(reg)
+    return reg
+
+
+def metrics(reg: CollectorRegistry | None = None) -> list[MetricDoc]:
+    reg = reg if reg is not None else registry()
+    # Label names are known to the collectors (prometheus_client keeps them in
+    # ``_labelnames``); a family without samples yet does not show them otherwise.
+    declared: dict[str, tuple[str, ...]] = {}
+    for collector in list(reg._collector_to_names):
+        name = getattr(collector, "_name", None)
+        if name is not None:
+            declared[name] = tuple(getattr(collector, "_labelnames", ()))
+    found = []
+    for family in reg.collect():
+        labels = list(declared.get(family.name, ()))
+        for sample in family.samples:
+            labels += [k for k in sample.labels if k not in labels and k not in ("le", "quantile")]
+        found.append(
+            MetricDoc(
+                family.name + _SUFFIX.get(family.type, ""),
+                family.type,
+                tuple(labels),
+                " ".join(family.documentation.split()),
+            )
+        )
+    return sorted(found, key=lambda m: m.name)
+
+
+def reference() -> str:
+    rows = []
+    for m in metrics():
+        name = html.key(m.name, "_")
+        if m.type == "histogram":
+            name += "<br>and its " + ", ".join(html.code(s) for s in ("_bucket", "_sum", "_count"))
+        rows.append(
+            (
+                html.anchor_id("metric", m.name),
+                [
+                    name,
+                    html.text(m.type),
+                    ", ".join(html.code(label) for label in m.labels) or "—",
+                    html.text(m.help),
+                ],
+            )
+        )
+    return html.table(("Metric", "Type", "Labels", "Help"), rows)
