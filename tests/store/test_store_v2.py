@@ -148,3 +148,26 @@ async def test_artifacts_are_stored_listed_and_replaced(store: Store) -> None:
     got = await store.get_artifact("run1", "threaddump-1.txt")
     assert got is not None and got.data == b"hi"
     assert await store.get_artifact("run1", "nope") is None
+
+
+async def test_version_5_prunes_resolved_episodes_through_an_index(tmp_path: Path) -> None:
+    """Retention must not scan every episode under the write lock (schema v5); a
+    migrated file gets the index too."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_V1)
+    conn.close()
+    s = SQLiteStore(path)
+    await s.open()
+    await s.close()
+    conn = sqlite3.connect(path)
+    plan = " ".join(
+        str(row[-1])
+        for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT fingerprint, starts_at FROM episodes"
+            " WHERE status = 'resolved' AND resolved_seen < ? LIMIT ?",
+            (1.0, 10),
+        )
+    )
+    conn.close()
+    assert "episodes_resolved" in plan, plan

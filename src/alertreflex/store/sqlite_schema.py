@@ -9,13 +9,16 @@ Version 3: controls (the global pause and the reflexes disabled by an operator o
 their circuit breaker) and audit (who paused, resumed, approved, re-ran, and why).
 Version 4: runs.expires_at (approval deadline), approved_by, manual_by and rerun_of
 (a manual re-run, linked to the run it repeats).
+Version 5: indexes for retention (resolved episodes by when they resolved) and for
+a reflex's audit trail, as the PostgreSQL schema has them: without the first, each
+prune batch scanned every episode while holding the write lock.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _RUNS_TABLE = """
 CREATE TABLE runs (
@@ -103,6 +106,11 @@ CREATE INDEX runs_awaiting ON runs(expires_at) WHERE state = 'awaiting_approval'
 CREATE INDEX episodes_firing ON episodes(starts_at) WHERE status = 'firing';
 """
 
+_V5 = """
+CREATE INDEX episodes_resolved ON episodes(resolved_seen) WHERE status = 'resolved';
+CREATE INDEX audit_target ON audit(target);
+"""
+
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE notifications (
@@ -131,7 +139,7 @@ CREATE TABLE episodes (
 """
 
 # A new file gets the current schema at once; an older one runs the steps after its version.
-_CREATE = _V1 + _RUNS_TABLE + _RUNS_INDEXES + _V2_TABLES + _V3_TABLES + _V4
+_CREATE = _V1 + _RUNS_TABLE + _RUNS_INDEXES + _V2_TABLES + _V3_TABLES + _V4 + _V5
 _MIGRATIONS: dict[int, str] = {
     2: (
         "DROP INDEX runs_created; DROP INDEX runs_reflex_created; DROP INDEX runs_unfinished;"  # noqa: S608
@@ -143,6 +151,7 @@ _MIGRATIONS: dict[int, str] = {
     ),
     3: _V3_TABLES,
     4: _V4,
+    5: _V5,
 }
 
 
