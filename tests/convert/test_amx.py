@@ -4,19 +4,19 @@ The configs in data/ are written from am-executor's documented fields (its READM
 format and example file, its reboot walk-through) plus edge cases. Every converted
 config is checked by the real ``alertreflex check``, and one is served by a real
 ``alertreflex serve`` that runs a script written for am-executor: it must see the
-AMX_* variables am-executor would have set, for one alert, and the ALERT_* ones.
+AMX_* variables am-executor would have set, for one alert and every label of it, and
+the ALERT_* ones. (The AMX_* variables themselves: tests/actions/test_exec_amx_env.py.)
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,6 @@ from alertreflex.convert.amx import (
     convert_amx,
     parse_amx_config,
 )
-from alertreflex.core.models import NOTIFICATION_ADAPTER, alert_context, notification_context
 from alertreflex.core.templates import TemplateTree
 from tests.payloads import alert, notification
 
@@ -314,84 +313,16 @@ def test_every_problem_is_reported_at_once() -> None:
 # --- the environment ------------------------------------------------------------------
 
 
-def _render_env(conv: Conversion, payload: dict[str, Any], index: int = 0) -> dict[str, str]:
-    """The AMX_* values that a run of the first reflex renders for one alert."""
-    note = NOTIFICATION_ADAPTER.validate_json(json.dumps(payload))
-    env = conv.reflexes[0].reflex["on_firing"][0]["exec"]["env"]
-    rendered: dict[str, str] = TemplateTree(env).render(
-        {
-            "alert": alert_context(note.alerts[index]),
-            "notification": notification_context(note),
-            "reflex": {"name": "r", "team": "ops"},
-            "run_id": "run",
-            "trigger": "firing",
-            "secrets": {},
-        }
-    )
-    return rendered
-
-
-def test_amx_variables_for_one_alert() -> None:
-    conv = convert("readme-reboot.yml", labels=("instance",), annotations=("summary",))
-    firing = alert(
-        {"alertname": "RebootMachine", "team": "infra", "instance": "web-1"},
-        annotations={"summary": "errors on web-1"},
-    )
-    env = _render_env(conv, notification(firing))
-    assert env == {
-        "AMX_RECEIVER": "alertreflex",
-        "AMX_STATUS": "firing",
-        "AMX_EXTERNAL_URL": "http://127.0.0.1:19093",
-        "AMX_ALERT_LEN": "1",
-        "AMX_ALERT_1_STATUS": "firing",
-        "AMX_ALERT_1_START": str(int(datetime(2026, 11, 25, 3, 24, 50, tzinfo=UTC).timestamp())),
-        "AMX_ALERT_1_END": "0",
-        "AMX_ALERT_1_URL": "http://127.0.0.1:19090/graph",
-        "AMX_ALERT_1_FINGERPRINT": firing["fingerprint"],
-        "AMX_LABEL_alertname": "RebootMachine",
-        "AMX_ALERT_1_LABEL_alertname": "RebootMachine",
-        "AMX_GLABEL_alertname": "RebootMachine",
-        "AMX_LABEL_instance": "web-1",
-        "AMX_ALERT_1_LABEL_instance": "web-1",
-        "AMX_GLABEL_instance": "",
-        "AMX_LABEL_team": "infra",
-        "AMX_ALERT_1_LABEL_team": "infra",
-        "AMX_GLABEL_team": "",
-        "AMX_ANNOTATION_summary": "errors on web-1",
-        "AMX_ALERT_1_ANNOTATION_summary": "errors on web-1",
-    }
-    resolved = alert({"alertname": "RebootMachine", "team": "infra"}, status="resolved")
-    env = _render_env(conv, notification(resolved))
-    assert env["AMX_STATUS"] == env["AMX_ALERT_1_STATUS"] == "resolved"
-    assert env["AMX_ALERT_1_END"] == str(int(datetime(2026, 11, 25, 3, 30, tzinfo=UTC).timestamp()))
-    assert env["AMX_LABEL_instance"] == ""  # the alert has no such label
-
-
-_CONVERTED = convert("readme-reboot.yml")
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    when=st.datetimes(
-        min_value=datetime(1970, 1, 2), max_value=datetime(2400, 12, 31), allow_imaginary=False
-    ),
-    offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
-    zulu=st.booleans(),
-    fraction=st.sampled_from(["", ".5", ".123", ".123456789"]),
-)
-def test_epoch_seconds_match_go_unix(
-    when: datetime, offset_minutes: int, zulu: bool, fraction: str
-) -> None:
-    """AMX_ALERT_1_START/_END: the RFC 3339 time as whole seconds since the epoch, for
-    any offset Alertmanager could write (it writes UTC; the template does not rely on it)."""
-    tz = UTC if zulu else timezone(timedelta(minutes=offset_minutes))
-    local = when.replace(microsecond=0, tzinfo=tz)
-    text = local.strftime("%Y-%m-%dT%H:%M:%S") + fraction
-    text += "Z" if zulu else local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
-    env = next(iter(_CONVERTED.reflexes)).reflex["on_firing"][0]["exec"]["env"]
-    tree = TemplateTree({"s": env["AMX_ALERT_1_START"], "e": env["AMX_ALERT_1_END"]})
-    got = tree.render({"alert": {"starts_at": text, "ends_at": text}})
-    assert got == {"s": str(int(local.timestamp())), "e": str(int(local.timestamp()))}
+def test_converted_steps_set_amx_env() -> None:
+    """Every converted step asks for the AMX_* variables (all labels and annotations,
+    whatever the conversion knew) and sets no env of its own."""
+    for name, args in VALID.items():
+        conv = convert(name, team=args[1] if args else None, run_on_resolved=True)
+        for r in reflexes(conv).values():
+            for step in r["on_firing"] + r.get("on_resolved", []):
+                assert step["exec"]["amx_env"] is True, (name, r["name"])
+                assert "env" not in step["exec"], (name, r["name"])
+        assert "AMX_GLABEL_<name> for the group labels" in " ".join(conv.remarks)
 
 
 @settings(max_examples=100, deadline=None)
@@ -405,31 +336,39 @@ def test_arguments_reach_the_program_as_written(args: list[str]) -> None:
     assert TemplateTree(command).render({}) == ["/bin/echo", *args]
 
 
-def test_script_files_name_the_variables_they_read(tmp_path: Path) -> None:
-    """The converter reads the command's script for the AMX_ names it uses."""
-    script = tmp_path / "collect.sh"
-    script.write_text(
+def test_scripts_reading_alerts_past_the_first_are_named(tmp_path: Path) -> None:
+    """The converter reads the command's script files for AMX_ALERT_<n> past n=1: each
+    run sees one alert. Binaries and scripts that stay with the first are not named."""
+    loops = tmp_path / "collect.sh"
+    loops.write_text(
         "#!/bin/sh\n"
-        'echo "$AMX_LABEL_instance ${AMX_GLABEL_cluster}"\n'
-        "i=2\n"
-        'eval echo "\\$AMX_ALERT_${i}_ANNOTATION_runbook $AMX_ALERT_1_LABEL_pod_name"\n'
+        "i=1\n"
+        'while [ "$i" -le "$AMX_ALERT_LEN" ]; do\n'
+        '  eval echo "\\$AMX_ALERT_${i}_LABEL_instance"; i=$((i + 1))\n'
+        "done\n"
     )
+    second = tmp_path / "second.sh"
+    second.write_text('#!/bin/sh\necho "$AMX_ALERT_2_STATUS"\n')
+    first = tmp_path / "first.sh"
+    first.write_text('#!/bin/sh\necho "$AMX_ALERT_1_LABEL_instance $AMX_LABEL_job"\n')
     binary = tmp_path / "tool"
-    binary.write_bytes(b"\x7fELF\0\0AMX_LABEL_nothere")
-    text = f"commands:\n  - cmd: /bin/sh\n    args: [{script}, {binary}]\n"
-    conv = convert_amx(parse_amx_config(text, "s.yml"), ConvertOptions(team="ops"))
-    env = conv.reflexes[0].reflex["on_firing"][0]["exec"]["env"]
-    for name in ("instance", "cluster", "pod_name", "alertname"):
-        assert f"AMX_LABEL_{name}" in env and f"AMX_ALERT_1_LABEL_{name}" in env
-    assert "AMX_ANNOTATION_runbook" in env
-    assert "AMX_LABEL_nothere" not in env  # binaries are not read
-    said = remarks_of(conv, "collect")
-    assert f"{script} reads AMX_ variables of cluster, instance, pod_name, runbook" in said
-    assert "past the first alert" in said
-    plain = convert_amx(
-        parse_amx_config(text, "s.yml"), ConvertOptions(team="o", scan_scripts=False)
+    binary.write_bytes(b"\x7fELF\0\0AMX_ALERT_2_STATUS")
+    text = (
+        "commands:\n"
+        f"  - cmd: /bin/sh\n    args: [{loops}, {binary}]\n"
+        f"  - cmd: {second}\n"
+        f"  - cmd: {first}\n    args: [{binary}]\n"
     )
-    assert "AMX_LABEL_instance" not in plain.reflexes[0].reflex["on_firing"][0]["exec"]["env"]
+    conv = convert_amx(parse_amx_config(text, "s.yml"), ConvertOptions(team="ops"))
+    said = [" ".join(r.remarks) for r in conv.reflexes]
+    assert f"{loops}: reads AMX_ALERT_<n> variables past the first alert" in said[0]
+    assert str(binary) not in said[0]
+    assert f"{second}: reads AMX_ALERT_<n>" in said[1]
+    assert "AMX_ALERT_<n>" not in said[2]
+    plain = convert_amx(
+        parse_amx_config(text, "s.yml"), ConvertOptions(team="ops", scan_scripts=False)
+    )
+    assert not any("AMX_ALERT_<n>" in t for r in plain.reflexes for t in r.remarks)
 
 
 # --- the real alertreflex check -------------------------------------------------------
@@ -517,7 +456,7 @@ def test_cli_bad_config_exits_1_and_writes_nothing(tmp_path: Path) -> None:
         (["/nonexistent/amx.yml"], "cannot read /nonexistent/amx.yml"),
         (["FILE", "--timeout", "soon"], "--timeout: invalid duration"),
         (["FILE", "--timeout", "0s"], "--timeout must be longer than 0"),
-        (["FILE", "--label", "a-b"], "--label 'a-b' is not a label name"),
+        (["FILE", "--ownership-label", "a-b"], "--ownership-label 'a-b' is not a label name"),
         (["FILE", "--team", " "], "--team must not be empty"),
     ],
 )
@@ -531,8 +470,8 @@ def test_cli_usage_errors_exit_2(args: list[str], message: str) -> None:
 # --- end to end: a real alertreflex runs a script written for am-executor -----------
 
 SCRIPT = """#!/bin/sh
-# Written for prometheus-am-executor: it reads $AMX_LABEL_instance, $AMX_GLABEL_alertname
-# and $AMX_ANNOTATION_summary. For the test it keeps its whole environment.
+# Written for prometheus-am-executor: it names its output after $AMX_STATUS and
+# $AMX_LABEL_instance. For the test it keeps its whole environment.
 out="$1.$AMX_STATUS.$AMX_LABEL_instance"
 env -0 > "$out.tmp" && mv "$out.tmp" "$out"
 if [ "$AMX_STATUS" = firing ]; then sleep "$2"; fi
@@ -571,13 +510,15 @@ def test_served_conversion_runs_the_script_with_amx_and_alert_variables(
     assert done.returncode == 0, done.stderr
     names = [r["name"] for r in load_yaml(converted.read_text()).data["reflexes"]]
     assert names == ["amx-dump-amxenv", "amx-dump-amxslow"]
+    assert "amx_env: true" in converted.read_text() and "env:\n" not in converted.read_text()
     srv = make_server(converted.read_text(), env={"AMX_SECRET_OF_THE_SERVER": "not passed"})
 
     # One notification, two alerts: am-executor ran the script once with AMX_ALERT_LEN=2,
-    # alertreflex runs it once per alert.
+    # alertreflex runs it once per alert. job, k8s.pod and runbook are named nowhere in
+    # the am-executor config: their AMX_* variables are set all the same.
     a = alert(
-        {"alertname": "AmxEnv", "team": "ops", "instance": "a", "job": "node"},
-        annotations={"summary": "disk a full"},
+        {"alertname": "AmxEnv", "team": "ops", "instance": "a", "job": "node", "k8s.pod": "p"},
+        annotations={"summary": "disk a full", "runbook": "http://wiki/disk"},
     )
     b = alert({"alertname": "AmxEnv", "team": "ops", "instance": "b", "job": "node"})
     assert srv.post(notification(a, b)).status_code == 200
@@ -596,34 +537,39 @@ def test_served_conversion_runs_the_script_with_amx_and_alert_variables(
         "AMX_ALERT_1_FINGERPRINT": a["fingerprint"],
         "AMX_LABEL_alertname": "AmxEnv",
         "AMX_ALERT_1_LABEL_alertname": "AmxEnv",
-        "AMX_GLABEL_alertname": "AmxEnv",
         "AMX_LABEL_instance": "a",
         "AMX_ALERT_1_LABEL_instance": "a",
-        "AMX_GLABEL_instance": "",
+        "AMX_LABEL_job": "node",
+        "AMX_ALERT_1_LABEL_job": "node",
+        "AMX_LABEL_k8s_pod": "p",
+        "AMX_ALERT_1_LABEL_k8s_pod": "p",
         "AMX_LABEL_team": "ops",
         "AMX_ALERT_1_LABEL_team": "ops",
-        "AMX_GLABEL_team": "",
+        "AMX_GLABEL_alertname": "AmxEnv",  # the notification's only group label
+        "AMX_ANNOTATION_runbook": "http://wiki/disk",
+        "AMX_ALERT_1_ANNOTATION_runbook": "http://wiki/disk",
         "AMX_ANNOTATION_summary": "disk a full",
         "AMX_ALERT_1_ANNOTATION_summary": "disk a full",
     }
     assert env["ALERT_STATUS"] == "firing"
     assert env["ALERT_LABEL_INSTANCE"] == "a"
-    assert env["ALERT_LABEL_JOB"] == "node"  # every label, whatever the conversion knew
+    assert env["ALERT_LABEL_JOB"] == "node"
+    assert env["ALERT_LABEL_K8S_POD"] == "p"
     assert env["ALERT_ANNOTATION_SUMMARY"] == "disk a full"
     assert env["ALERTREFLEX_REFLEX"] == "amx-dump-amxenv"
     assert env["ALERTREFLEX_TRIGGER"] == "firing"
     assert "AMX_SECRET_OF_THE_SERVER" not in env  # the server's environment stays out
-    assert _env_file(Path(f"{out}-env.firing.b"))["AMX_LABEL_instance"] == "b"
-    assert "AMX_ANNOTATION_summary" in _env_file(Path(f"{out}-env.firing.b"))
+    env_b = _env_file(Path(f"{out}-env.firing.b"))
+    assert env_b["AMX_LABEL_instance"] == "b"
+    assert env_b["AMX_ANNOTATION_summary"] == "test alert"
+    assert "AMX_LABEL_k8s_pod" not in env_b  # b has no such label: unset, as in am-executor
 
     # Alertmanager repeats the notification: am-executor ran the script again, alertreflex
     # does not.
     assert srv.post(notification(a, b)).json()["duplicate"] is True
 
     # Resolved: --run-on-resolved runs the script again, with AMX_STATUS=resolved.
-    ra = alert(
-        {"alertname": "AmxEnv", "team": "ops", "instance": "a", "job": "node"}, status="resolved"
-    )
+    ra = alert(a["labels"], status="resolved")
     assert srv.post(notification(ra)).status_code == 200
     env = _env_file(Path(f"{out}-env.resolved.a"))
     assert env["AMX_STATUS"] == env["AMX_ALERT_1_STATUS"] == "resolved"

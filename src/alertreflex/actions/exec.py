@@ -2,7 +2,8 @@
 
 The alert reaches the program three ways, none of which is ever parsed by a shell:
 templated values rendered into single argv elements, ``ALERT_*`` environment
-variables, and the whole context as JSON on stdin.
+variables (and prometheus-am-executor's ``AMX_*`` ones with ``amx_env``), and the
+whole context as JSON on stdin.
 
 Process handling, in order:
 
@@ -42,6 +43,7 @@ import orjson
 from pydantic import Field, field_validator
 
 from alertreflex.actions._output import CappedBuffer
+from alertreflex.actions.amx_env import amx_environment
 from alertreflex.actions.base import Action, ActionContext, ActionParams, StepOutcome, StepResult
 from alertreflex.actions.exec_worker import ExecWorkerClient
 from alertreflex.core.durations import format_duration
@@ -88,6 +90,17 @@ class ExecParams(ActionParams):
             "variables. Names starting with ALERTREFLEX_ are reserved. The command does "
             "not inherit the server's environment, only PATH, HOME, LANG, LC_ALL, TZ "
             "and USER."
+        ),
+    )
+    amx_env: bool = Field(
+        default=False,
+        description=(
+            "Also set prometheus-am-executor's AMX_* variables, for the run's one alert "
+            "(AMX_ALERT_LEN=1): every label and annotation as AMX_LABEL_<name>, "
+            "AMX_ALERT_1_LABEL_<name>, AMX_ANNOTATION_<name> and "
+            "AMX_ALERT_1_ANNOTATION_<name>, the group labels as AMX_GLABEL_<name>, and the "
+            "receiver, status, times, URL and fingerprint. For scripts migrated with "
+            "alertreflex convert-amx; env overrides them."
         ),
     )
     cwd: str | None = Field(
@@ -226,6 +239,8 @@ class ExecAction(Action[ExecParams]):
             # always resolve the same way.
             for name in sorted(values):
                 candidates[f"ALERT_{kind}_{env_name(str(name))}"] = _text(values[name])
+        if params.amx_env:
+            candidates.update(amx_environment(alert, ctx.notification))
         candidates["ALERTREFLEX_RUN_ID"] = ctx.run_id
         candidates["ALERTREFLEX_REFLEX"] = ctx.reflex
         candidates["ALERTREFLEX_TEAM"] = ctx.team

@@ -48,23 +48,10 @@ def register(sub: Any) -> None:
         "(what am-executor did before ignore_resolved existed)",
     )
     p.add_argument(
-        "--label",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also set AMX_LABEL_NAME, AMX_ALERT_1_LABEL_NAME, AMX_GLABEL_NAME (repeatable)",
-    )
-    p.add_argument(
-        "--annotation",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="also set AMX_ANNOTATION_NAME, AMX_ALERT_1_ANNOTATION_NAME (repeatable)",
-    )
-    p.add_argument(
         "--no-scan",
         action="store_true",
-        help="do not read the commands' script files for the AMX_ names they use",
+        help="do not read the commands' script files for AMX_ALERT_<n> variables past the "
+        "first alert (each run has one)",
     )
     p.epilog = (p.epilog or "") + (
         "\n\nThe remarks on what behaves differently head the YAML as comments and go to"
@@ -99,8 +86,6 @@ def run(args: argparse.Namespace) -> int:
             ownership_label=_label_name(args.ownership_label, "--ownership-label"),
             timeout=_timeout(args.timeout),
             run_on_resolved=args.run_on_resolved,
-            labels=tuple(_label_name(n, "--label") for n in args.label),
-            annotations=tuple(_label_name(n, "--annotation") for n in args.annotation),
             scan_scripts=not args.no_scan,
             script_dirs=() if args.file == "-" else (Path(args.file).resolve().parent,),
         )

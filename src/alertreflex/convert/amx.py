@@ -20,11 +20,10 @@ releases whose commands know ``max``, ``ignore_resolved`` and ``resolved_signal`
 Earlier releases, before those fields existed, ran the commands for every
 notification, resolved ones included: ``--run-on-resolved`` reproduces that.
 
-An alertreflex ``exec`` step sets fixed environment variable names (``env:`` values
-are templates, names are not), so ``AMX_LABEL_<name>`` and its kin can only be set for
-label names known when converting: those in ``match_labels``, ``alertname``, names
-given with ``--label``/``--annotation``, and names that the command's script files
-mention.
+Converted ``exec`` steps have ``amx_env: true``: alertreflex sets the ``AMX_*``
+variables itself for the run's one alert, every label and annotation included
+(``alertreflex.actions.amx_env``). The command's script files are read only to say
+when one reads ``AMX_ALERT_<n>`` past the first alert.
 """
 
 from __future__ import annotations
@@ -73,10 +72,10 @@ _LABEL_NAME = re.compile(LABEL_NAME_PATTERN)
 _REFLEX_NAME = re.compile(REFLEX_NAME)
 _NOT_NAME_CHAR = re.compile(r"[^a-z0-9_]+")
 _MAX_NAME = 63
-# AMX_LABEL_x, AMX_GLABEL_x, AMX_ANNOTATION_x, AMX_ALERT_<n>_LABEL_x (<n> may be a
-# shell expansion such as ${i}), as a script would spell them.
-_SCRIPT_VAR = re.compile(
-    r"AMX_(?:ALERT_([0-9]+|[^_\s]*)_)?(G?LABEL|ANNOTATION)_([A-Za-z_][A-Za-z0-9_]*)"
+# AMX_ALERT_<n>_STATUS, _LABEL_x and their kin, as a script would spell them: <n> may
+# be a shell expansion such as ${i}.
+_SCRIPT_ALERT_VAR = re.compile(
+    r"AMX_ALERT_([0-9]+|[^_\s]*)_(?:STATUS|START|END|URL|FINGERPRINT|LABEL_|ANNOTATION_)"
 )
 _SCRIPT_MAX_BYTES = 1024 * 1024
 
@@ -308,9 +307,7 @@ class ConvertOptions:
     ownership_label: str = "team"
     timeout: str = DEFAULT_TIMEOUT
     run_on_resolved: bool = False
-    labels: tuple[str, ...] = ()  # extra label names to set AMX_* variables for
-    annotations: tuple[str, ...] = ()
-    scan_scripts: bool = True
+    scan_scripts: bool = True  # read script files for AMX_ALERT_<n> past the first
     # Where relative script paths are looked up besides the working directory.
     script_dirs: tuple[FsPath, ...] = ()
 
@@ -419,13 +416,12 @@ class _ReflexBuilder:
         team = cmd.match_labels.get(label) or opts.team or ""
         matchers = {k: v for k, v in cmd.match_labels.items() if k != label}
         name = self.unique_name(matchers)
-        env, env_remarks = self.environment()
         step: dict[str, Any] = {
             "name": _step_name(cmd),
             "exec": {
                 "command": _Flow(_literal(arg) for arg in cmd.argv),
                 "timeout": opts.timeout,
-                "env": env,
+                "amx_env": True,
             },
         }
         reflex: dict[str, Any] = {
@@ -459,7 +455,9 @@ class _ReflexBuilder:
                 "failed run is recorded with its output and counted, as any other."
             )
         self.command_remarks()
-        return ConvertedReflex(cmd, reflex, self.remarks + env_remarks)
+        if opts.scan_scripts:
+            self.script_remarks()
+        return ConvertedReflex(cmd, reflex, self.remarks)
 
     def unique_name(self, matchers: dict[str, str]) -> str:
         parts = [_program_name(self.cmd)]
@@ -476,59 +474,18 @@ class _ReflexBuilder:
         self.taken.add(name)
         return name
 
-    def environment(self) -> tuple[dict[str, str], list[str]]:
-        """The AMX_* variables for one alert, as templates over the run's context, and
-        the remarks on which names are covered."""
-        env = {
-            "AMX_RECEIVER": "{{ notification.receiver }}",
-            "AMX_STATUS": "{{ alert.status }}",
-            "AMX_EXTERNAL_URL": "{{ notification.external_url }}",
-            "AMX_ALERT_LEN": "1",
-            "AMX_ALERT_1_STATUS": "{{ alert.status }}",
-            "AMX_ALERT_1_START": _epoch_template("alert.starts_at"),
-            "AMX_ALERT_1_END": _epoch_template("alert.ends_at"),
-            "AMX_ALERT_1_URL": "{{ alert.generator_url }}",
-            "AMX_ALERT_1_FINGERPRINT": "{{ alert.fingerprint }}",
-        }
-        found = self.script_names() if self.opts.scan_scripts else _ScriptNames()
-        labels = sorted({"alertname", *self.cmd.match_labels, *self.opts.labels, *found.labels})
-        annotations = sorted({*self.opts.annotations, *found.annotations})
-        for name in labels:
-            value = _item_template("alert.labels", name)
-            env[f"AMX_LABEL_{name}"] = value
-            env[f"AMX_ALERT_1_LABEL_{name}"] = value
-            env[f"AMX_GLABEL_{name}"] = _item_template("notification.group_labels", name)
-        for name in annotations:
-            value = _item_template("alert.annotations", name)
-            env[f"AMX_ANNOTATION_{name}"] = value
-            env[f"AMX_ALERT_1_ANNOTATION_{name}"] = value
-
-        said = f"AMX_LABEL_, AMX_ALERT_1_LABEL_ and AMX_GLABEL_ are set for {', '.join(labels)}"
-        if annotations:
-            said += f"; AMX_ANNOTATION_ and AMX_ALERT_1_ANNOTATION_ for {', '.join(annotations)}"
-        remarks = [
-            f"{said} (empty when the alert lacks one). Other names get no AMX_ variable "
-            "(add them with --label or --annotation); ALERT_LABEL_<NAME> and "
-            "ALERT_ANNOTATION_<NAME> are set for every one."
-        ]
-        for script in found.files:
-            names = sorted(found.labels_in[script] | found.annotations_in[script])
-            if names:
-                remarks.append(f"{script} reads AMX_ variables of {', '.join(names)}.")
-        if found.beyond_first:
-            remarks.append(
-                f"{', '.join(sorted(found.beyond_first))}: reads AMX_ALERT_<n> variables past "
-                "the first alert, but each run here sees one alert (AMX_ALERT_LEN=1)."
-            )
-        return env, remarks
-
-    def script_names(self) -> _ScriptNames:
-        found = _ScriptNames()
+    def script_remarks(self) -> None:
+        """Scripts that look at alerts past the first: each run here has one."""
+        scripts = []
         for arg in self.cmd.argv:
             path = _script_file(arg, self.opts.script_dirs)
-            if path is not None:
-                found.scan(path)
-        return found
+            if path is not None and _reads_alerts_past_first(path):
+                scripts.append(str(path))
+        if scripts:
+            self.remarks.append(
+                f"{', '.join(sorted(set(scripts)))}: reads AMX_ALERT_<n> variables past the "
+                "first alert, but each run here sees one alert (AMX_ALERT_LEN=1)."
+            )
 
     def match_remarks(self, matchers: dict[str, str]) -> None:
         for name, value in matchers.items():
@@ -628,12 +585,15 @@ def _general_remarks(config: AmxConfig, opts: ConvertOptions) -> list[str]:
         'alertreflex_runs_total{outcome="failed"}, alerted on by the shipped '
         "AlertreflexRunsFailing rule; max_failures stops a reflex that keeps failing and "
         "alertreflex rerun runs one again.",
-        "Environment: commands get the AMX_* variables am-executor set, for one alert "
-        "(AMX_LABEL_* and AMX_ANNOTATION_* hold that alert's labels and annotations; "
-        "AMX_ALERT_1_START and _END are seconds since the epoch, 0 while firing), "
-        "alertreflex's ALERT_* variables, and the alert as JSON on stdin. They no longer "
-        "inherit the server's environment, only PATH, HOME, LANG, LC_ALL, TZ and USER: "
-        "add what a script needs to its env.",
+        "Environment: amx_env: true gives commands the AMX_* variables am-executor set, "
+        "for their one alert: AMX_LABEL_<name> and AMX_ANNOTATION_<name> (and their "
+        "AMX_ALERT_1_ twins) for every label and annotation of the alert, AMX_GLABEL_<name> "
+        "for the group labels, AMX_ALERT_1_START and _END in seconds since the epoch (0 "
+        "while firing). A name keeps its case; characters other than letters, digits and "
+        "_ (Prometheus 3 allows them) become _. Commands also get alertreflex's ALERT_* "
+        "variables and the alert as JSON on stdin. They no longer inherit the server's "
+        "environment, only PATH, HOME, LANG, LC_ALL, TZ and USER: add what a script needs "
+        "to its env.",
         f"am-executor let a command run as long as it liked and logged its output; here "
         f"timeout: {opts.timeout} kills its process group after that long (--timeout), and "
         "stdout and stderr are kept in the run.",
@@ -666,38 +626,17 @@ def _general_remarks(config: AmxConfig, opts: ConvertOptions) -> list[str]:
 # --- script files --------------------------------------------------------------------
 
 
-@dataclass
-class _ScriptNames:
-    """The AMX_ label and annotation names that script files mention."""
-
-    labels: set[str] = field(default_factory=set)
-    annotations: set[str] = field(default_factory=set)
-    files: list[str] = field(default_factory=list)
-    labels_in: dict[str, set[str]] = field(default_factory=dict)
-    annotations_in: dict[str, set[str]] = field(default_factory=dict)
-    beyond_first: set[str] = field(default_factory=set)
-
-    def scan(self, path: FsPath) -> None:
-        try:
-            with path.open("rb") as f:
-                data = f.read(_SCRIPT_MAX_BYTES)
-        except OSError:
-            return
-        if b"\0" in data[:8192]:
-            return  # a compiled program: nothing to learn from it
-        text = data.decode("utf-8", errors="replace")
-        name = str(path)
-        labels = self.labels_in.setdefault(name, set())
-        annotations = self.annotations_in.setdefault(name, set())
-        for m in _SCRIPT_VAR.finditer(text):
-            index, kind, label = m.groups()
-            (annotations if kind == "ANNOTATION" else labels).add(label)
-            if index is not None and index != "1":
-                self.beyond_first.add(name)
-        if labels or annotations or name in self.beyond_first:
-            self.files.append(name)
-        self.labels |= labels
-        self.annotations |= annotations
+def _reads_alerts_past_first(path: FsPath) -> bool:
+    """Whether the text file ``path`` names an AMX_ALERT_<n> variable other than n=1."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(_SCRIPT_MAX_BYTES)
+    except OSError:
+        return False
+    if b"\0" in data[:8192]:
+        return False  # a compiled program: nothing to learn from it
+    text = data.decode("utf-8", errors="replace")
+    return any(m.group(1) != "1" for m in _SCRIPT_ALERT_VAR.finditer(text))
 
 
 def _script_file(arg: str, dirs: Iterable[FsPath]) -> FsPath | None:
@@ -760,35 +699,6 @@ def _literal(text: str) -> str:
         for ch in text
     )
     return "{{ '" + escaped + "' }}"
-
-
-def _item_template(mapping: str, name: str) -> str:
-    """A template for one label or annotation (a label name needs no quoting)."""
-    return "{{ " + mapping + '["' + name + '"] | default("") }}'
-
-
-def _epoch_template(expr: str) -> str:
-    """A template printing the RFC 3339 time ``expr`` as whole seconds since the epoch, or
-    0 when it is empty (am-executor's AMX_ALERT_<n>_START and _END).
-
-    The sandbox has no date functions, so this is Howard Hinnant's days-from-civil in
-    integer arithmetic, minus the time zone offset (``Z`` or ``+hh:mm``). One statement
-    a line; ``-`` trims the line breaks from the output.
-    """
-    return "\n".join(
-        (
-            f'{{%- set t = {expr} or "" -%}}',
-            "{%- set mo = t[5:7] | int -%}",
-            "{%- set y = (t[0:4] | int) - (1 if mo <= 2 else 0) -%}",
-            "{%- set days = (y // 400) * 146097 + (y % 400) * 365 + (y % 400) // 4"
-            " - (y % 400) // 100 + (153 * ((mo + 9) % 12) + 2) // 5 + (t[8:10] | int) - 719469 -%}",
-            '{%- set sign = -1 if t[-6:-5] == "-" else 1 -%}',
-            '{%- set off = 0 if t[-1:] in "Zz" else sign * ((t[-5:-3] | int) * 3600'
-            " + (t[-2:] | int) * 60) -%}",
-            "{%- set hms = (t[11:13] | int) * 3600 + (t[14:16] | int) * 60 + (t[17:19] | int) -%}",
-            "{{- days * 86400 + hms - off if t else 0 -}}",
-        )
-    )
 
 
 def _one_line(text: str) -> str:
