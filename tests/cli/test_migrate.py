@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alertreflex.store.sqlite_schema import SCHEMA_VERSION as SQLITE_VERSION
 from tests.pg import fresh_schema
 
 BIN = Path(sys.executable).parent / "alertreflex"
@@ -60,7 +61,7 @@ def test_migrate_an_sqlite_file_and_hide_passwords(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     assert migrate("--check", "--storage", f"sqlite:///{db}").returncode == 1
     done = migrate("--storage", f"sqlite:///{db}")
-    assert done.returncode == 0 and "-> schema version 4" in done.stdout
+    assert done.returncode == 0 and f"-> schema version {SQLITE_VERSION}" in done.stdout
     assert migrate("--check", "--storage", f"sqlite:///{db}").returncode == 0
     wrong = migrate("--storage", "postgresql://bob:s3cret@127.0.0.1:1/nowhere")
     assert wrong.returncode == 2
