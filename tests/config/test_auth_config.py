@@ -97,7 +97,7 @@ def test_password_file_must_hold_a_bcrypt_hash(tmp_path: Path, content: str) -> 
 def test_empty_token_file(tmp_path: Path) -> None:
     t = _write(tmp_path, "bot.token", "\n")
     problems = _problems(tmp_path, f"      - {{name: bot, role: viewer, token_file: {t}}}\n")
-    assert problems == [f"{tmp_path / 'c.yml'}:0: settings.auth.users[0].token_file: {t} is empty"]
+    assert problems == [f"{tmp_path / 'c.yml'}:4: settings.auth.users[0].token_file: {t} is empty"]
 
 
 def test_short_token(tmp_path: Path) -> None:

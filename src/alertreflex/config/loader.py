@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -199,6 +200,7 @@ class _Loader:
         self.digests: dict[str, str] = {}
         self.settings: Settings | None = None
         self.settings_file = ""
+        self.settings_doc: LocatedDocument | None = None  # for the lines of secret settings
         self.reflexes: dict[str, Reflex] = {}
         self.intervals: dict[str, tuple[NamedTimeInterval, str]] = {}  # name -> (it, where)
 
@@ -253,6 +255,7 @@ class _Loader:
                     )
                 else:
                     self.settings, self.settings_file = settings, name
+                    self.settings_doc = doc
         self._time_intervals(name, doc, data.get("time_intervals"))
         reflexes = data.get("reflexes", [])
         if not isinstance(reflexes, list):
@@ -484,55 +487,65 @@ class _Loader:
     def read_secrets(self, cfg: Config) -> None:
         where = self.settings_file or (cfg.files[0] if cfg.files else "config")
         for name, ref in cfg.settings.secrets.items():
+            at: Path = ("settings", "secrets", name)
             if ref.env is not None:
                 value = os.environ.get(ref.env)
                 if value is None:
-                    self.problems.append(
-                        Problem(
-                            where,
-                            0,
-                            f"settings.secrets.{name}",
-                            f"environment variable {ref.env} is not set",
-                        )
+                    self._secret_problem(
+                        where, (*at, "env"), f"environment variable {ref.env} is not set"
                     )
                     continue
             else:
-                value = self._read_file(where, f"settings.secrets.{name}.file", ref.file or "")
+                value = self._read_file(where, (*at, "file"), ref.file or "")
                 if value is None:
                     continue
             cfg.secrets[name] = value
         auth = cfg.settings.webhook_auth
         if auth and auth.bearer_token_file:
             token = self._read_file(
-                where, "settings.webhook_auth.bearer_token_file", auth.bearer_token_file
+                where, ("settings", "webhook_auth", "bearer_token_file"), auth.bearer_token_file
             )
             if token is not None:
                 cfg.webhook_credentials = ("bearer", token)
         elif auth and auth.basic_auth:
             pw = self._read_file(
                 where,
-                "settings.webhook_auth.basic_auth.password_file",
+                ("settings", "webhook_auth", "basic_auth", "password_file"),
                 auth.basic_auth.password_file,
             )
             if pw is not None:
                 cfg.webhook_credentials = ("basic", f"{auth.basic_auth.username}:{pw}")
         if cfg.settings.auth is not None:
+            # users.py names its settings as text (settings.auth.users[0].token_file).
             cfg.users = read_users(
                 cfg.settings.auth,
-                lambda path, filename: self._read_file(where, path, filename),
-                lambda path, message: self.problems.append(Problem(where, 0, path, message)),
+                lambda path, filename: self._read_file(where, _parse_path(path), filename),
+                lambda path, message: self._secret_problem(where, _parse_path(path), message),
             )
 
-    def _read_file(self, where: str, path: str, filename: str) -> str | None:
+    def _secret_problem(self, where: str, path: Path, message: str) -> None:
+        # The settings were parsed from settings_doc, so every path into them has a line.
+        line = self.settings_doc.line_of(path) if self.settings_doc is not None else 0
+        self.problems.append(Problem(where, line, format_path(path), message))
+
+    def _read_file(self, where: str, path: Path, filename: str) -> str | None:
         try:
             value = FsPath(filename).read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
-            self.problems.append(Problem(where, 0, path, f"cannot read {filename}: {exc.strerror}"))
+            self._secret_problem(where, path, f"cannot read {filename}: {exc.strerror}")
             return None
         if not value:
-            self.problems.append(Problem(where, 0, path, f"{filename} is empty"))
+            self._secret_problem(where, path, f"{filename} is empty")
             return None
         return value
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _parse_path(text: str) -> Path:
+    """``settings.auth.users[0].name`` -> ``("settings", "auth", "users", 0, "name")``."""
+    return tuple(int(index) if index else key for key, index in _PATH_PART.findall(text))
 
 
 def _list_of_dicts(value: Any) -> list[dict[str, Any]]:
