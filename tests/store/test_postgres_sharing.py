@@ -276,3 +276,26 @@ async def test_replicas_given_the_same_notifications_in_any_order_make_each_run_
     assert sum(created) == 30
     runs = await stores[0].list_runs(limit=200)
     assert len(runs) == 30 == len({r.fingerprint for r in runs})
+
+
+async def test_concurrent_claims_and_ends_share_transactions(replicas: Replicas) -> None:
+    """Run claims and ends commit together under load; each still gets its own answer:
+    a run two replicas race for is claimed once, and only its owner's end counts."""
+    a, b = await replicas(2)
+    alerts = [_alert(fp=f"c{i}") for i in range(30)]
+    created = (await a.ingest(_batch(alerts, [_run(fp=f"c{i}") for i in range(30)]))).created
+    now = time.time()
+    claims = await asyncio.gather(*[s.claim(r.id, now, []) for r in created for s in (a, b)])
+    assert sorted(c for c in claims if c is not None) == [1] * 30  # one winner per run
+    assert a._run_writes.shared + b._run_writes.shared > 0
+    runs = {r.id: r for r in await a.list_runs(limit=100)}
+    assert all(runs[r.id].state is RunState.RUNNING for r in created)
+    # The loser's end must change nothing: it says "failed", the owner "succeeded".
+    ends = [
+        s.finish(r.id, RunState.SUCCEEDED if won else RunState.FAILED, "", time.time(), [])
+        for r, pair in zip(created, zip(claims[::2], claims[1::2], strict=True), strict=True)
+        for s, won in zip((a, b), (pair[0] is not None, pair[1] is not None), strict=True)
+    ]
+    await asyncio.gather(*ends)
+    runs = {r.id: r for r in await a.list_runs(limit=100)}
+    assert all(runs[r.id].state is RunState.SUCCEEDED for r in created)

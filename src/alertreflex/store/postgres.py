@@ -18,6 +18,7 @@ import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -228,6 +229,24 @@ async def _insert_audit(conn: Conn, e: AuditEntry) -> None:
     )
 
 
+# Only the replica running it ends a run, and only a run nobody claimed is skipped.
+_FINISH = (
+    "UPDATE runs SET state = $1, reason = $2, finished_at = $3, steps = $4::json,"
+    " started_at = CASE WHEN $5 THEN coalesce(started_at, $6) ELSE started_at END,"
+    " lease_until = NULL, owner = CASE WHEN $1 = 'interrupted' THEN NULL"
+    " ELSE owner END WHERE id = $7 AND CASE WHEN $5"
+    " THEN state = 'running' AND owner = $8"
+    " ELSE state IN ('queued', 'interrupted') END"
+)
+
+
+@dataclass(frozen=True)
+class _RunWrite:
+    run_id: str
+    op: Callable[[Conn], Awaitable[Any]]
+    patience: float = 0.0
+
+
 def _keys(b: Ingest) -> list[tuple[str, str]]:
     return [(a.fingerprint, a.starts_at) for a in b.alerts]
 
@@ -259,6 +278,11 @@ class PostgresStore(Store):
         self._reachable_since: float | None = time.monotonic()
         self._ingests: Batcher[Ingest, IngestResult] = Batcher(
             self._ingest_batch, lambda b: self._run(lambda c: self._ingest_at_once(c, b))
+        )
+        # Claims and ends of runs: one row each, by id, so they share transactions
+        # too (in id order: two batches touching the same runs wait, not deadlock).
+        self._run_writes: Batcher[_RunWrite, Any] = Batcher(
+            self._run_write_batch, lambda w: self._run(w.op, patience=w.patience)
         )
 
     @property
@@ -297,6 +321,7 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         await self._ingests.drain()
+        await self._run_writes.drain()
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -383,6 +408,17 @@ class PostgresStore(Store):
             # arrive meanwhile (group commit).
             return await self._ingests.submit(batch)
         return await self._tx(lambda c: self._ingest(c, batch))
+
+    async def _run_write_batch(self, writes: list[_RunWrite]) -> list[Any]:
+        order = sorted(range(len(writes)), key=lambda i: writes[i].run_id)
+
+        async def run(conn: Conn) -> list[Any]:
+            results: dict[int, Any] = {}
+            for i in order:
+                results[i] = await writes[i].op(conn)
+            return [results[i] for i in range(len(writes))]
+
+        return await self._tx(run)
 
     async def _ingest_batch(self, batches: list[Ingest]) -> list[IngestResult]:
         # In the order of their first alert: replicas given the same notifications
@@ -531,17 +567,21 @@ class PostgresStore(Store):
         return sorted((_to_run(r) for r in rows), key=lambda r: r.created_at)
 
     async def claim(self, run_id: str, now: float, steps: list[dict[str, Any]]) -> int | None:
-        attempt: int | None = await self._run(
-            lambda c: c.fetchval(
-                "UPDATE runs SET state = 'running', attempts = attempts + 1,"
-                " started_at = coalesce(started_at, $1), steps = $2::json, owner = $4,"
-                " lease_until = $1::float8 + $5::float8"
-                " WHERE id = $3 AND state IN ('queued', 'interrupted') RETURNING attempts",
-                now,
-                _json(steps),
+        steps_json = _json(steps)
+        attempt: int | None = await self._run_writes.submit(
+            _RunWrite(
                 run_id,
-                self.replica,
-                self.lease,
+                lambda c: c.fetchval(
+                    "UPDATE runs SET state = 'running', attempts = attempts + 1,"
+                    " started_at = coalesce(started_at, $1), steps = $2::json, owner = $4,"
+                    " lease_until = $1::float8 + $5::float8"
+                    " WHERE id = $3 AND state IN ('queued', 'interrupted') RETURNING attempts",
+                    now,
+                    steps_json,
+                    run_id,
+                    self.replica,
+                    self.lease,
+                ),
             )
         )
         return attempt
@@ -649,24 +689,22 @@ class PostgresStore(Store):
     ) -> None:
         # Only the replica running it ends a run, and only a run nobody claimed is
         # skipped: a replica that lost a race (or its lease) changes nothing.
-        await self._run(
-            lambda c: c.execute(
-                "UPDATE runs SET state = $1, reason = $2, finished_at = $3, steps = $4::json,"
-                " started_at = CASE WHEN $5 THEN coalesce(started_at, $6) ELSE started_at END,"
-                " lease_until = NULL, owner = CASE WHEN $1 = 'interrupted' THEN NULL"
-                " ELSE owner END WHERE id = $7 AND CASE WHEN $5"
-                " THEN state = 'running' AND owner = $8"
-                " ELSE state IN ('queued', 'interrupted') END",
-                str(state),
-                _clean(reason),
-                None if state is RunState.INTERRUPTED else now,
-                _json(steps),
-                started,
-                now,
+        args = (
+            str(state),
+            _clean(reason),
+            None if state is RunState.INTERRUPTED else now,
+            _json(steps),
+            started,
+            now,
+            run_id,
+            self.replica,
+        )
+        await self._run_writes.submit(
+            _RunWrite(
                 run_id,
-                self.replica,
-            ),
-            patience=FINISH_PATIENCE,
+                lambda c: c.execute(_FINISH, *args),
+                patience=FINISH_PATIENCE,
+            )
         )
 
     async def interrupt_running(self, reason: str) -> int:
