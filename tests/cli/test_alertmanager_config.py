@@ -1,5 +1,7 @@
 """``alertreflex alertmanager-config`` as users run it: its output checked by the real
-``amtool``, and run by a real Alertmanager delivering to a real ``alertreflex serve``."""
+``amtool``, and run by a real Alertmanager delivering to a real ``alertreflex serve``.
+Also the parts it calls (alertreflex.wiring): any option text, however hostile, is read
+back by YAML readers exactly as given."""
 
 from __future__ import annotations
 
@@ -12,8 +14,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alertreflex.demo.stack import Stack, free_port, install_hint
+from alertreflex.wiring.alertmanager import AUTHS as WIRING_AUTHS
+from alertreflex.wiring.alertmanager import Wiring, WiringError, wiring_from_options
+from alertreflex.wiring.alertmanager_yaml import render_full, render_snippet, scalar
 from tests.conftest import BIN
 
 # A config people already run: the snippet is pasted into it as its comments say.
@@ -285,3 +292,150 @@ def test_full_config_runs_in_alertmanager_and_reaches_alertreflex(
         srv.wait_runs(1, trigger="resolved", timeout=20)
     assert unauthorized(srv) == refused
     assert srv.metric('alertreflex_notifications_total{status="accepted"}') >= 2
+
+
+# --- any option text: the rendering quotes it, Go's YAML reads it back ---------------
+
+# Quotes, colons, '#', backslashes, a line separator (U+2028) and NEL (U+0085), which YAML
+# readers take for line breaks even inside quotes, a character beyond the BMP.
+HOSTILE_RECEIVER = 'ops: "night" #1 \\ é\u2028\U0001f600\u0085end'
+HOSTILE_VALUE = 'a: "b" #c\u2028d\u0085e'
+
+
+def test_hostile_receiver_and_matcher_reach_alertmanager_as_written(tmp_path: Path) -> None:
+    """amtool (Go's YAML reader) accepts the printed config, credentials with line
+    breaks and quotes included, and routes by exactly the receiver name and matcher
+    value given, byte for byte."""
+    matcher = 'team="' + HOSTILE_VALUE.replace('"', '\\"') + '"'
+    out = generate(
+        "--url",
+        "http://127.0.0.1:8976",
+        "--full",
+        "--receiver",
+        HOSTILE_RECEIVER,
+        "--match",
+        matcher,
+        "--auth",
+        "basic",
+        "--credentials-file",
+        '/etc/am/pass: "x"\u2028y',
+        "--username",  # also written inside a comment, which a line break would end
+        'am\u2028evil "x" #\u0085',
+    )
+    assert out.returncode == 0, out.stderr
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(out.stdout)
+    check_config(path)
+    assert receivers_for(path, matcher) == f"{HOSTILE_RECEIVER},default"
+    assert receivers_for(path, 'team="a: b"') == "default"
+
+
+def text(max_size: int = 12) -> st.SearchStrategy[str]:
+    # Every code point but lone surrogates (wiring_from_options refuses those: no UTF-8).
+    return st.text(st.characters(blacklist_categories=["Cs"]), max_size=max_size)
+
+
+@st.composite
+def wirings(draw: st.DrawFn) -> Wiring:
+    return Wiring(
+        url=draw(st.sampled_from(["http://", "https://"])) + draw(text()),
+        receiver=draw(text()),
+        auth=draw(st.sampled_from(WIRING_AUTHS)),
+        credentials_file=draw(text()),
+        username=draw(text()),
+        matchers=tuple(draw(st.lists(text(), max_size=3))),
+        group_by=tuple(draw(st.lists(text(), min_size=1, max_size=3))),
+        group_wait=draw(st.one_of(st.sampled_from(["0", "0s", "1h30m", "500ms"]), text(4))),
+        group_interval=draw(text(4)),
+        repeat_interval=draw(st.one_of(st.none(), text(4))),
+    )
+
+
+def expected_route(w: Wiring) -> dict[str, Any]:
+    route: dict[str, Any] = {"receiver": w.receiver, "continue": True}
+    if w.matchers:
+        route["matchers"] = list(w.matchers)
+    route |= {"group_by": list(w.group_by), "group_wait": w.group_wait}
+    route["group_interval"] = w.group_interval
+    if w.repeat_interval is not None:
+        route["repeat_interval"] = w.repeat_interval
+    return route
+
+
+def expected_receiver(w: Wiring) -> dict[str, Any]:
+    webhook: dict[str, Any] = {"url": w.webhook_url, "send_resolved": True, "max_alerts": 0}
+    if w.auth == "bearer":
+        webhook["http_config"] = {
+            "authorization": {"type": "Bearer", "credentials_file": w.credentials_file}
+        }
+    elif w.auth == "basic":
+        webhook["http_config"] = {
+            "basic_auth": {"username": w.username, "password_file": w.credentials_file}
+        }
+    return {"name": w.receiver, "webhook_configs": [webhook]}
+
+
+@settings(max_examples=100, deadline=None)
+@given(w=wirings())
+def test_any_wiring_renders_to_yaml_that_reads_back_exactly(w: Wiring) -> None:
+    """Whatever a Wiring holds, the printed YAML (comments included) has exactly the
+    expected keys, and each value reads back as the text it was: no option ends a line,
+    opens a key or a comment, or carries a character YAML refuses."""
+    route, receiver = expected_route(w), expected_receiver(w)
+    assert yaml.safe_load(render_snippet(w)) == {
+        "receivers": [receiver],
+        "route": {"routes": [route]},
+    }
+    assert yaml.safe_load(render_full(w)) == {
+        "route": {
+            "receiver": "default",
+            "group_by": ["alertname"],
+            "routes": [route, {"receiver": "default"}],
+        },
+        "receivers": [receiver, {"name": "default"}],
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=text(40))
+def test_scalar_is_one_line_and_reads_back_as_the_text(value: str) -> None:
+    quoted = scalar(value)
+    assert quoted.startswith('"') and quoted.endswith('"')
+    assert not any(ch in quoted for ch in "\n\r\x85\u2028\u2029")
+    assert yaml.safe_load(f"k: {quoted}  # a comment") == {"k": value}
+
+
+def test_a_validated_wiring_keeps_durations_as_written() -> None:
+    """Durations are written unquoted, as people write them; the other values quoted."""
+    w = wiring_from_options(url="HTTPS://h:1/p/", group_wait=" 1h30m ", repeat_interval="4h")
+    assert w.url == "https://h:1/p" and w.group_wait == "1h30m"
+    out = render_snippet(w)
+    assert "      group_wait: 1h30m\n" in out and "      repeat_interval: 4h\n" in out
+    assert '      - url: "https://h:1/p/webhook"\n' in out
+    assert "tls_config" in out  # https: the private CA hint
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"url": "http://h\x01"}, "--url 'http://h\\x01': contains a control character"),
+        ({"url": "http://h\udcff"}, "--url 'http://h\\udcff': not UTF-8 text"),
+        ({"url": "http://h", "receiver": "r\udcff"}, "--receiver 'r\\udcff': not UTF-8"),
+        (
+            {"url": "http://h", "auth": "basic", "username": "\udcff"},
+            "--username '\\udcff': not UTF-8",
+        ),
+        ({"url": "http://h", "match": ['a="\udcff"']}, "--match 'a=\"\\udcff\"': not UTF-8"),
+        ({"url": "http://h", "group_wait": "\u0665s"}, "--group-wait '\u0665s': digits 0-9"),
+        ({"url": "http://h", "auth": "token"}, "--auth 'token': one of none, bearer, basic"),
+    ],
+)
+def test_options_no_yaml_or_alertmanager_can_take_are_refused(
+    options: dict[str, Any], message: str
+) -> None:
+    """Bytes that are not UTF-8 (lone surrogates in argv), control characters in the URL
+    (Go's net/url refuses them), digits of other scripts in a duration, and an --auth
+    that only the command's choices kept out so far."""
+    with pytest.raises(WiringError) as caught:
+        wiring_from_options(**options)
+    assert str(caught.value).startswith(message)

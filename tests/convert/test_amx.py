@@ -25,15 +25,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alertreflex.config.yamlfile import load_yaml
-from alertreflex.convert.amx import (
+from alertreflex.convert.amx.config import (
     AmxCommand,
     AmxConfig,
     AmxConfigError,
-    Conversion,
-    ConvertOptions,
-    convert_amx,
     parse_amx_config,
 )
+from alertreflex.convert.amx.output import Conversion
+from alertreflex.convert.amx.reflexes import ConvertOptions, convert_amx
 from alertreflex.core.templates import TemplateTree
 from tests.payloads import alert, notification
 

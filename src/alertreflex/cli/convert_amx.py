@@ -72,12 +72,8 @@ class _UsageError(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
-    from alertreflex.convert.amx import (
-        AmxConfigError,
-        ConvertOptions,
-        convert_amx,
-        parse_amx_config,
-    )
+    from alertreflex.convert.amx.config import AmxConfigError, parse_amx_config
+    from alertreflex.convert.amx.reflexes import ConvertOptions, convert_amx
 
     name = "<stdin>" if args.file == "-" else args.file
     try:
