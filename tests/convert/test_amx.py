@@ -405,6 +405,25 @@ def test_cli_writes_a_file_that_passes_alertreflex_check(tmp_path: Path) -> None
     assert checked.returncode == 0, checked.stderr
 
 
+def test_cli_with_another_ownership_label_passes_check_with_that_label(tmp_path: Path) -> None:
+    """With --ownership-label owner, a `team` in match_labels is a plain matcher: the
+    output passes check in a config that names `owner` as its ownership label."""
+    out = tmp_path / "conf" / "reflexes.yml"
+    done = cli(
+        str(DATA / "readme-reboot.yml"), "--ownership-label", "owner", "--team", "x", "-o", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    (out.parent / "settings.yml").write_text("settings:\n  ownership_label: owner\n")
+    checked = subprocess.run(
+        [str(BIN), "check", str(out.parent)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_cli_prints_yaml_with_remarks_as_comments_and_on_stderr() -> None:
     done = cli(str(DATA / "readme-example-file.yml"), "--team", "ops")
     assert done.returncode == 0, done.stderr

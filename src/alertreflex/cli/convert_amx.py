@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 1
     output = conversion.to_yaml()
-    refused = _check(output)
+    refused = _check(output, options.ownership_label)
     if refused:
         print(
             "alertreflex convert-amx: the converted config does not pass alertreflex check "
@@ -159,16 +160,21 @@ def _read(name: str) -> str:
         ) from None
 
 
-def _check(output: str) -> list[str]:
-    """What `alertreflex check` would say about ``output``; empty when it passes."""
+def _check(output: str, ownership_label: str) -> list[str]:
+    """What `alertreflex check` would say about ``output`` in a config whose
+    ``settings.ownership_label`` is ``ownership_label``; empty when it passes."""
     from alertreflex.actions.base import load_action_types, params_models
     from alertreflex.config.loader import ConfigError, load_config
 
     with tempfile.TemporaryDirectory(prefix="alertreflex-convert-amx-") as tmp:
         path = Path(tmp) / "converted.yml"
         path.write_text(output, encoding="utf-8")
+        # The reflexes join a config that names its ownership label (a matcher on
+        # the default one is no contradiction there): check them as they will run.
+        settings = {"settings": {"ownership_label": ownership_label}}
+        (Path(tmp) / "settings.yml").write_text(json.dumps(settings), encoding="utf-8")
         try:
-            load_config(path, params_models(load_action_types()), read_secrets=False)
+            load_config(Path(tmp), params_models(load_action_types()), read_secrets=False)
         except ConfigError as exc:
             return [str(p) for p in exc.problems]
     return []
