@@ -215,3 +215,33 @@ def test_an_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
     f.write_text("\n".join([*lines, "reflexes: *h", ""]))
     with pytest.raises(ConfigError, match=r"more than 200000 values \(after expanding aliases\)"):
         load_config(f, TYPES)
+
+
+def test_a_secret_a_template_names_must_exist(tmp_path: Path) -> None:
+    """A misspelt secret is a config error at its line, not a run failing at 3 a.m.;
+    secrets named through a variable cannot be checked and are left to run time."""
+    (tmp_path / "token").write_text("s3cret-token\n")
+    problems = _problems(
+        tmp_path,
+        f"""\
+settings:
+  secrets:
+    pizza: {{file: {tmp_path / "token"}}}
+reflexes:
+  - name: r
+    team: t
+    match: ['alertname = "A"']
+    on_firing:
+      - http:
+          url: "https://pizza.example/{{{{ secrets.pizza }}}}"
+          headers: {{X-Key: "{{{{ secrets.piza }}}}", X-Other: "{{{{ secrets['nope'] }}}}"}}
+          json: {{k: "{{{{ secrets[alert.labels.which] }}}}"}}
+""",
+    )
+    f = tmp_path / "c.yml"
+    assert problems == [
+        f"{f}:11: reflexes[0].on_firing[0].http.headers.X-Key: unknown secret 'piza';"
+        " settings.secrets has pizza",
+        f"{f}:11: reflexes[0].on_firing[0].http.headers.X-Other: unknown secret 'nope';"
+        " settings.secrets has pizza",
+    ]

@@ -34,6 +34,7 @@ import yaml
 from alertreflex.actions.base import load_action_types, params_models
 from alertreflex.config.loader import ConfigError, Problem, load_config
 from alertreflex.config.yamlfile import YamlError, load_yaml
+from alertreflex.core.templates import secrets_named
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPES = params_models(load_action_types())
@@ -43,6 +44,7 @@ NOT_CHECKED = re.compile(r"^[ \t]*<!--[ \t]*not-checked:(?P<reason>.*?)-->[ \t]*
 CONFIG_KEY = re.compile(r"^(reflexes|settings|time_intervals)[ \t]*:", re.MULTILINE)
 
 # The reflex a list of steps is put in; its lines come before the block's own.
+STUB_SECRET_ENV = "ALERTREFLEX_DOC_EXAMPLE_SECRET"
 REFLEX_HEAD = (
     "reflexes:\n  - name: doc-example\n    team: docs\n    match: ['alertname=\"DocExample\"']\n"
 )
@@ -104,19 +106,25 @@ def is_config(b: Block) -> bool:
 
 
 def step_fragment(b: Block) -> str | None:
-    """The block as a reflex file if it is a list of steps (or on_firing/on_resolved)."""
+    """The block as a reflex file if it is a list of steps (or on_firing/on_resolved),
+    with the secrets its templates name declared (as the operator's config would)."""
     try:
         data = yaml.safe_load(b.text)
     except yaml.YAMLError:
         return None
+    head = REFLEX_HEAD
+    named = sorted({name for _, name in secrets_named(data)})
+    if named:
+        declared = "".join(f"    {n}: {{env: {STUB_SECRET_ENV}}}\n" for n in named)
+        head = "settings:\n  secrets:\n" + declared + REFLEX_HEAD
     if isinstance(data, dict) and data and set(data) <= {"on_firing", "on_resolved"}:
-        return REFLEX_HEAD + textwrap.indent(b.text, "    ")
+        return head + textwrap.indent(b.text, "    ")
     if (
         isinstance(data, list)
         and data
         and all(isinstance(s, dict) and set(s) & set(TYPES) for s in data)
     ):
-        return REFLEX_HEAD + "    on_firing:\n" + textwrap.indent(textwrap.dedent(b.text), "      ")
+        return head + "    on_firing:\n" + textwrap.indent(textwrap.dedent(b.text), "      ")
     return None
 
 
@@ -204,7 +212,10 @@ def test_config_example_loads(
 
 
 @pytest.mark.parametrize("block", FRAGMENTS, ids=ids(FRAGMENTS))
-def test_steps_example_loads_in_a_reflex(block: Block, tmp_path: Path) -> None:
+def test_steps_example_loads_in_a_reflex(
+    block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(STUB_SECRET_ENV, "a-stub-secret-value")
     text = step_fragment(block)
     assert text is not None
     load_or_fail(block, text, text.count("\n") - block.text.count("\n"), tmp_path)

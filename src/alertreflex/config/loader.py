@@ -31,7 +31,7 @@ from alertreflex.core.index import ReflexIndex
 from alertreflex.core.matchers import Matcher, MatcherError, MatchOp, parse_matcher, parse_matchers
 from alertreflex.core.models import Trigger
 from alertreflex.core.paths import Path, format_path
-from alertreflex.core.templates import TemplateError, TemplateTree, names_used
+from alertreflex.core.templates import TemplateError, TemplateTree, names_used, secrets_named
 from alertreflex.core.timeintervals import NamedTimeInterval
 
 
@@ -343,6 +343,17 @@ class _Loader:
                     )
                 if leaks:
                     continue
+            else:
+                known = (self.settings or Settings()).secrets
+                for path, secret in secrets_named(raw):
+                    if secret not in known:
+                        self._problem(
+                            name,
+                            doc,
+                            (*at, *path),
+                            f"unknown secret {secret!r}; settings.secrets has "
+                            + (", ".join(sorted(known)) or "none"),
+                        )
             try:
                 rc = ReflexConfig.model_validate(raw)
             except ValidationError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from alertreflex.core.paths import Path, format_path
@@ -65,6 +65,40 @@ def names_used(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from names_used(item, (*path, i))
+
+
+@functools.lru_cache(maxsize=8192)
+def _secrets_named(text: str) -> tuple[str, ...]:
+    """The secrets ``text`` names literally (``secrets.x``, ``secrets['x']``)."""
+    try:
+        ast = _ENV.parse(text)
+    except jinja2.TemplateSyntaxError:
+        return ()
+    found: set[str] = set()
+    for node in ast.find_all(nodes.Getattr):
+        assert isinstance(node, nodes.Getattr)
+        if isinstance(node.node, nodes.Name) and node.node.name == "secrets":
+            found.add(node.attr)
+    for item in ast.find_all(nodes.Getitem):
+        assert isinstance(item, nodes.Getitem)
+        is_secrets = isinstance(item.node, nodes.Name) and item.node.name == "secrets"
+        if is_secrets and isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str):
+            found.add(item.arg.value)
+    return tuple(sorted(found))
+
+
+def secrets_named(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """(path, secret) for every secret the templates in ``value`` name literally, so
+    that a misspelt one is a config error rather than a failed run."""
+    if isinstance(value, str):
+        if "secrets" in value and _looks_templated(value):
+            yield from ((path, name) for name in _secrets_named(value))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from secrets_named(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from secrets_named(item, (*path, i))
 
 
 @functools.lru_cache(maxsize=8192)
