@@ -50,6 +50,7 @@ from alertreflex.store.postgres_schema import Conn, SchemaError, check_schema
 
 log = structlog.get_logger("alertreflex.store")
 T = TypeVar("T")
+_Item = TypeVar("_Item")
 
 LEASE = 30.0  # seconds a claimed run stays its replica's without a renewal
 _RETRIES = 3  # deadlocks and serialization failures are retried, then reported
@@ -229,7 +230,8 @@ async def _insert_audit(conn: Conn, e: AuditEntry) -> None:
     )
 
 
-# Only the replica running it ends a run, and only a run nobody claimed is skipped.
+# Only the replica running it ends a run, and only a run nobody claimed is skipped:
+# a replica that lost a race (or its lease) changes nothing.
 _FINISH = (
     "UPDATE runs SET state = $1, reason = $2, finished_at = $3, steps = $4::json,"
     " started_at = CASE WHEN $5 THEN coalesce(started_at, $6) ELSE started_at END,"
@@ -247,8 +249,8 @@ class _RunWrite:
     patience: float = 0.0
 
 
-def _keys(b: Ingest) -> list[tuple[str, str]]:
-    return [(a.fingerprint, a.starts_at) for a in b.alerts]
+def _first_key(b: Ingest) -> tuple[str, str]:
+    return min(((a.fingerprint, a.starts_at) for a in b.alerts), default=("", ""))
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -409,30 +411,32 @@ class PostgresStore(Store):
             return await self._ingests.submit(batch)
         return await self._tx(lambda c: self._ingest(c, batch))
 
-    async def _run_write_batch(self, writes: list[_RunWrite]) -> list[Any]:
-        order = sorted(range(len(writes)), key=lambda i: writes[i].run_id)
+    async def _in_one_transaction(
+        self,
+        items: list[_Item],
+        op: Callable[[Conn, _Item], Awaitable[T]],
+        key: Callable[[_Item], Any],
+    ) -> list[T]:
+        """``op`` on each of ``items`` in one transaction, in ``key`` order: replicas
+        batching the same rows lock them in one order, and mostly wait rather than
+        deadlock (a deadlock is retried, then the batch is tried item by item).
+        The results come in the items' own order."""
+        order = sorted(range(len(items)), key=lambda i: key(items[i]))
 
-        async def run(conn: Conn) -> list[Any]:
-            results: dict[int, Any] = {}
+        async def run(conn: Conn) -> list[T]:
+            results: dict[int, T] = {}
             for i in order:
-                results[i] = await writes[i].op(conn)
-            return [results[i] for i in range(len(writes))]
+                results[i] = await op(conn, items[i])
+            return [results[i] for i in range(len(items))]
 
         return await self._tx(run)
+
+    async def _run_write_batch(self, writes: list[_RunWrite]) -> list[Any]:
+        return await self._in_one_transaction(writes, lambda c, w: w.op(c), lambda w: w.run_id)
 
     async def _ingest_batch(self, batches: list[Ingest]) -> list[IngestResult]:
-        # In the order of their first alert: replicas given the same notifications
-        # lock their episodes in one order, and mostly wait rather than deadlock
-        # (a deadlock is retried, then the batch is tried one by one).
-        order = sorted(range(len(batches)), key=lambda i: min(_keys(batches[i]), default=("", "")))
-
-        async def run(conn: Conn) -> list[IngestResult]:
-            results: dict[int, IngestResult] = {}
-            for i in order:
-                results[i] = await self._ingest_at_once(conn, batches[i])
-            return [results[i] for i in range(len(batches))]
-
-        return await self._tx(run)
+        # Ordered by their first alert, as each statement orders its own episodes.
+        return await self._in_one_transaction(batches, self._ingest_at_once, _first_key)
 
     @staticmethod
     def _episode_args(b: Ingest) -> list[Any]:
@@ -687,8 +691,6 @@ class PostgresStore(Store):
         *,
         started: bool = True,
     ) -> None:
-        # Only the replica running it ends a run, and only a run nobody claimed is
-        # skipped: a replica that lost a race (or its lease) changes nothing.
         args = (
             str(state),
             _clean(reason),
