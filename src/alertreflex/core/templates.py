@@ -43,37 +43,48 @@ class TemplateError(ValueError):
 
 
 @functools.lru_cache(maxsize=8192)
-def _undeclared(text: str) -> frozenset[str] | str:
-    """The names ``text`` uses from outside, or its syntax error message."""
+def _parsed(text: str) -> nodes.Template | str:
+    """``text``'s syntax tree, or its syntax error message."""
     try:
-        ast = _ENV.parse(text)
+        return _ENV.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         return f"template syntax error: {exc.message}"
-    return frozenset(meta.find_undeclared_variables(ast))
+
+
+@functools.lru_cache(maxsize=8192)
+def _undeclared(text: str) -> frozenset[str] | str:
+    """The names ``text`` uses from outside, or its syntax error message."""
+    ast = _parsed(text)
+    return ast if isinstance(ast, str) else frozenset(meta.find_undeclared_variables(ast))
+
+
+def _strings(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """(path, text) for every string in a tree of mappings and lists."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*path, i))
 
 
 def names_used(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """(path, name) for every outside name the templates in ``value`` use."""
-    if isinstance(value, str):
-        if "{{" in value or "{%" in value:
-            found = _undeclared(value)
+    for at, text in _strings(value, path):
+        if "{{" in text or "{%" in text:
+            found = _undeclared(text)
             if not isinstance(found, str):
-                yield from ((path, name) for name in sorted(found))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from names_used(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from names_used(item, (*path, i))
+                yield from ((at, name) for name in sorted(found))
 
 
 @functools.lru_cache(maxsize=8192)
 def _secrets_named(text: str) -> tuple[str, ...]:
     """The secrets ``text`` names literally (``secrets.x``, ``secrets['x']``)."""
-    try:
-        ast = _ENV.parse(text)
-    except jinja2.TemplateSyntaxError:
-        return ()
+    ast = _parsed(text)
+    if isinstance(ast, str):
+        return ()  # reported as a syntax error where the template is checked
     found: set[str] = set()
     for node in ast.find_all(nodes.Getattr):
         assert isinstance(node, nodes.Getattr)
@@ -90,15 +101,9 @@ def _secrets_named(text: str) -> tuple[str, ...]:
 def secrets_named(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """(path, secret) for every secret the templates in ``value`` name literally, so
     that a misspelt one is a config error rather than a failed run."""
-    if isinstance(value, str):
-        if "secrets" in value and _looks_templated(value):
-            yield from ((path, name) for name in _secrets_named(value))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from secrets_named(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from secrets_named(item, (*path, i))
+    for at, text in _strings(value, path):
+        if "secrets" in text and _looks_templated(text):
+            yield from ((at, name) for name in _secrets_named(text))
 
 
 @functools.lru_cache(maxsize=8192)
