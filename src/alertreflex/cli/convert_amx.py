@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import tempfile
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from alertreflex.cli._common import add_command
+from alertreflex.files import atomic_write
 
 
 def register(sub: Any) -> None:
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         print(message, file=sys.stderr)
     try:
         if args.output and args.output != "-":
-            _write(Path(args.output), output)
+            atomic_write(Path(args.output), output)
         else:
             sys.stdout.write(output)
             sys.stdout.flush()
@@ -178,17 +178,3 @@ def _check(output: str, ownership_label: str) -> list[str]:
         except ConfigError as exc:
             return [str(p) for p in exc.problems]
     return []
-
-
-def _write(path: Path, text: str) -> None:
-    """Through a temporary file and a rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

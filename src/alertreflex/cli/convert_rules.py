@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from alertreflex.cli._common import add_command
+from alertreflex.files import atomic_write
 
 
 def register(sub: Any) -> None:
@@ -70,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.output_dir:
             for name, yaml_text in zip(files, converted, strict=True):
-                _write(targets[name], yaml_text)
+                atomic_write(targets[name], yaml_text)
         elif args.output and args.output != "-":
-            _write(Path(args.output), converted[0])
+            atomic_write(Path(args.output), converted[0])
         else:
             sys.stdout.buffer.write(converted[0].encode())
             sys.stdout.flush()
@@ -137,17 +136,3 @@ def _read(name: str) -> str:
     except OSError as exc:
         raise _UsageError(f"cannot read {name}: {exc.strerror or exc}") from exc
     return data.decode("utf-8", errors="surrogateescape")
-
-
-def _write(path: Path, text: str) -> None:
-    """Write through a temporary file and a rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from alertreflex.config.loader import Problem
+from alertreflex.config.loader import ConfigError, Problem
 from alertreflex.config.yamlfile import LocatedDocument, YamlError, load_yaml
 from alertreflex.core.matchers import LABEL_NAME_PATTERN
 from alertreflex.core.paths import Path, format_path
@@ -35,12 +35,8 @@ SIGNALS = frozenset(
 _LABEL_NAME = re.compile(LABEL_NAME_PATTERN)
 
 
-class AmxConfigError(ValueError):
+class AmxConfigError(ConfigError):
     """The am-executor config cannot be converted; ``problems`` lists why and where."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 @dataclass(frozen=True)
