@@ -22,6 +22,21 @@ from tests.pg import fresh_schema
 BIN = Path(sys.executable).parent / "alertreflex"
 
 
+def run_cli(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The ``alertreflex`` command as users run it, its output captured as text."""
+    return subprocess.run(
+        [str(BIN), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+        env=env,
+        check=False,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

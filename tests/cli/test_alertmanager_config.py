@@ -21,7 +21,7 @@ from alertreflex.demo.stack import Stack, free_port, install_hint
 from alertreflex.wiring.alertmanager import AUTHS as WIRING_AUTHS
 from alertreflex.wiring.alertmanager import Wiring, WiringError, wiring_from_options
 from alertreflex.wiring.alertmanager_yaml import render_full, render_snippet, scalar
-from tests.conftest import BIN
+from tests.conftest import run_cli
 
 # A config people already run: the snippet is pasted into it as its comments say.
 EXISTING = """\
@@ -40,13 +40,7 @@ AUTHS = ["none", "bearer", "basic"]
 
 
 def generate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), "alertmanager-config", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_cli("alertmanager-config", *args, timeout=30)
 
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,6 @@ refuses broken ones, as the loader does."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from alertreflex.actions.base import load_action_types, params_models
 from alertreflex.config.jsonschema import config_json_schema
 from alertreflex.config.loader import ConfigError, load_config
 from alertreflex.config.yamlfile import load_yaml
-from tests.conftest import BIN
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = [ROOT / "examples" / "alertreflex.yml", ROOT / "examples" / "demo" / "alertreflex.yml"]
@@ -33,9 +32,7 @@ VALID_REFLEX = """\
 
 
 def schema_from_cli(*args: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [str(BIN), "schema", *args], capture_output=True, text=True, timeout=60, check=False
-    )
+    out = run_cli("schema", *args)
     assert out.returncode == 0, out.stderr
     doc: dict[str, Any] = json.loads(out.stdout)
     return doc
@@ -75,23 +72,11 @@ def test_schema_is_valid_json_schema_2020_12_with_its_identity(
 def test_output_file_holds_what_stdout_shows(schema: dict[str, Any], tmp_path: Path) -> None:
     """--output writes the same schema, and says where."""
     target = tmp_path / "alertreflex.schema.json"
-    out = subprocess.run(
-        [str(BIN), "schema", "--output", str(target)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    out = run_cli("schema", "--output", str(target))
     assert out.returncode == 0 and out.stdout == ""
     assert str(target) in out.stderr
     assert json.loads(target.read_text()) == schema
-    bad = subprocess.run(
-        [str(BIN), "schema", "--output", str(tmp_path / "no" / "such" / "dir.json")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    bad = run_cli("schema", "--output", str(tmp_path / "no" / "such" / "dir.json"))
     assert bad.returncode == 2 and "cannot write" in bad.stderr
 
 

@@ -10,20 +10,14 @@ from pathlib import Path
 
 import bcrypt
 
-from tests.conftest import BIN
+from tests.conftest import run_cli
 
 UNSET_ENV = "ALERTREFLEX_TEST_SECRET_THAT_IS_NOT_SET"
 
 
 def check(*paths: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != UNSET_ENV}
-    return subprocess.run(
-        [str(BIN), "check", *map(str, paths)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    return run_cli("check", *map(str, paths), env=env)
 
 
 def line_of(text: str, needle: str) -> int:

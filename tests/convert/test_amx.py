@@ -14,7 +14,6 @@ import os
 import re
 import stat
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,10 +33,10 @@ from alertreflex.convert.amx.config import (
 from alertreflex.convert.amx.output import Conversion
 from alertreflex.convert.amx.reflexes import ConvertOptions, convert_amx
 from alertreflex.core.templates import TemplateTree
+from tests.conftest import BIN, run_cli
 from tests.payloads import alert, notification
 
 DATA = Path(__file__).parent / "data"
-BIN = Path(sys.executable).parent / "alertreflex"
 VALID = {
     "readme-config.yml": ["--team", "ops"],
     "readme-example-file.yml": ["--team", "ops"],
@@ -64,14 +63,7 @@ def remarks_of(conversion: Conversion, name: str) -> str:
 
 
 def cli(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN), "convert-amx", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        input=input,
-        check=False,
-    )
+    return run_cli("convert-amx", *args, input=input)
 
 
 # --- the README's examples ------------------------------------------------------------
@@ -399,9 +391,7 @@ def test_cli_writes_a_file_that_passes_alertreflex_check(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert load_yaml(out.read_text()).data["reflexes"][0]["on_resolved"]
-    checked = subprocess.run(
-        [str(BIN), "check", str(out)], capture_output=True, text=True, timeout=60, check=False
-    )
+    checked = run_cli("check", str(out))
     assert checked.returncode == 0, checked.stderr
 
 
@@ -414,13 +404,7 @@ def test_cli_with_another_ownership_label_passes_check_with_that_label(tmp_path:
     )
     assert done.returncode == 0, done.stderr
     (out.parent / "settings.yml").write_text("settings:\n  ownership_label: owner\n")
-    checked = subprocess.run(
-        [str(BIN), "check", str(out.parent)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    checked = run_cli("check", str(out.parent))
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
