@@ -42,12 +42,17 @@ INSERT INTO runs (id, reflex, team, fingerprint, starts_at, trigger, state, crea
 """
 
 
-async def test_a_version_1_file_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
-    """Opening a version 1 file migrates it in place: old runs stay, and still dedupe."""
+def _version_1_file(tmp_path: Path) -> Path:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
     conn.executescript(_V1)
     conn.close()
+    return path
+
+
+async def test_a_version_1_file_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
+    """Opening a version 1 file migrates it in place: old runs stay, and still dedupe."""
+    path = _version_1_file(tmp_path)
     s = SQLiteStore(path)
     await s.open()
     try:
@@ -153,10 +158,7 @@ async def test_artifacts_are_stored_listed_and_replaced(store: Store) -> None:
 async def test_version_5_prunes_resolved_episodes_through_an_index(tmp_path: Path) -> None:
     """Retention must not scan every episode under the write lock (schema v5); a
     migrated file gets the index too."""
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(_V1)
-    conn.close()
+    path = _version_1_file(tmp_path)
     s = SQLiteStore(path)
     await s.open()
     await s.close()
