@@ -8,11 +8,12 @@ from typing import Any
 
 from alertreflex.core.fingerprint import fingerprint
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "alertmanager"
+# Captured from a real Prometheus and Alertmanager; the suite carries its own copies.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alertmanager"
 
 
 def fixture(name: str) -> dict[str, Any]:
-    """A real payload captured from Prometheus and Alertmanager (../shared/fixtures)."""
+    """A real payload captured from Prometheus and Alertmanager (tests/fixtures)."""
     data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
     return data
 

@@ -3,7 +3,7 @@
 Each test runs a real step in a real subprocess: a shell script that dumps its
 environment (``env -0``); the first one also behind the helper process that the server
 starts commands with. The alerts are Alertmanager's own payloads, captured from a real
-Prometheus and Alertmanager (../shared/fixtures), or shaped like them.
+Prometheus and Alertmanager (tests/fixtures), or shaped like them.
 """
 
 from __future__ import annotations

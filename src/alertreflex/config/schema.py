@@ -158,6 +158,41 @@ class SyncSettings(_Strict):
     run_tests: bool = Field(default=True, description="Run the teams' *.reflextests.yml.")
 
 
+class WebSettings(_Strict):
+    """The HTTP server: which host names it answers to, and how long and how many
+    connections it keeps (as Prometheus' ``--web.*`` flags)."""
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="With settings.auth: the host names (optionally with :port; "
+        "'*.example.org' for its subdomains) that the UI and the API answer to, as in "
+        "the URL people open; other names get 421. IP addresses and loopback names are "
+        "always accepted. Empty: any name. Without settings.auth only loopback names "
+        "are served, whatever this says.",
+    )
+    header_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default=10.0,
+        description="A request's line and headers must arrive within this long of its "
+        "first byte (or of the connection), or the connection is closed.",
+    )
+    body_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default=30.0,
+        description="A request's body must arrive within this long of its headers, or "
+        "the connection is closed.",
+    )
+    idle_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default=60.0,
+        description="A kept-alive connection with no request in progress is closed "
+        "after this long.",
+    )
+    max_connections: int = Field(
+        default=512,
+        ge=1,
+        description="Open connections at most; past it the oldest idle connection "
+        "(or one still sending its headers) is closed to make room.",
+    )
+
+
 class Settings(_Strict):
     ownership_label: str = Field(
         default="team", description="Alert label that names the owning team."
@@ -220,6 +255,10 @@ class Settings(_Strict):
         default=None,
         description="Users of the UI and the API, with their roles; the webhook keeps "
         "webhook_auth and /metrics stays open.",
+    )
+    web: WebSettings = Field(
+        default_factory=WebSettings,
+        description="The HTTP server: accepted host names, timeouts and connections.",
     )
 
 
