@@ -3,6 +3,7 @@ pair: every replica gets every notification, and each episode still acts once.""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from pathlib import Path
@@ -162,3 +163,48 @@ def test_a_reload_of_one_replica_reloads_the_others(
 
     _wait(lambda: "added" in names(b), 5, "the other replica reloads")
     assert "reloading_for_peer" in b.log() and "reloading_for_peer" not in a.log()
+
+
+LINE_CONFIG = """\
+settings:
+  replica_lease: 2s
+  max_concurrent_runs: 4
+reflexes:
+  - name: line
+    team: t
+    match: ['alertname="Line"']
+    max_concurrent: 1
+    on_firing:
+      - exec: {command: ["sleep", "0.4"]}
+"""
+
+
+def _taken_over(srv: Any) -> set[str]:
+    return set(re.findall(r"event='run_taken_over' run_id='([^']+)'", srv.log()))
+
+
+def test_survivors_share_a_dead_replicas_runs_and_keep_their_place_in_line(
+    make_server: Any, shared_storage: str
+) -> None:
+    """The runs a killed replica held are taken over in batches by every survivor,
+    and a survivor with work of its own starts the older taken-over runs before
+    its own newer ones (they used to go to the end of the first sweeper's queue)."""
+    victim, busy, idle = (make_server(LINE_CONFIG, storage=shared_storage) for _ in range(3))
+    for i in range(9):
+        payload = notification(alert({"alertname": "Line", "team": "t", "instance": f"v{i}"}))
+        assert victim.post(payload).status_code == 200
+    victim.wait_runs(1, states=("running",), timeout=10)
+    victim.stop(signal.SIGKILL)
+    for i in range(20):  # 8 s of work of its own, queued after the victim's runs
+        payload = notification(alert({"alertname": "Line", "team": "t", "instance": f"b{i}"}))
+        assert busy.post(payload).status_code == 200
+    runs = busy.wait_runs(29, timeout=90)
+    by_id = {r["id"]: r for r in runs}
+    to_busy, to_idle = _taken_over(busy), _taken_over(idle)
+    orphans = to_busy | to_idle
+    assert len(orphans) == 9 and not to_busy & to_idle, (to_busy, to_idle)
+    assert to_busy and to_idle, "one survivor took every run of the dead replica"
+    own_starts = [r["started_at"] for r in runs if r["id"] not in orphans]
+    assert len(own_starts) == 20
+    late = [rid for rid in to_busy if by_id[rid]["started_at"] > max(own_starts)]
+    assert late == [], "taken-over runs waited behind all of the survivor's newer runs"

@@ -1,9 +1,13 @@
 """The bounded worker pool: starts queued runs as limits allow.
 
 Three places a run can wait: ``_delayed`` (a heap by ``not_before``, for resolve
-delays), ``_ready`` (FIFO), and ``_blocked[reflex]`` (its reflex is at
-``max_concurrent``). A finished run hands its slot to the next blocked run of the
-same reflex, so nothing is scanned twice and fairness is FIFO per reflex.
+delays), ``_ready`` and ``_blocked[reflex]`` (its reflex is at ``max_concurrent``).
+A finished run hands its slot to the next blocked run of the same reflex, so
+nothing is scanned twice.
+
+Runs wait in line by when they became due (accepted, or their ``not_before`` if
+later), not by when this process heard of them: a run resumed at start or taken
+over from a replica that died keeps its place ahead of the runs that came after it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import functools
 import heapq
 import itertools
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,9 +78,10 @@ class Dispatcher:
         self.max_running = max_running
         self._reflex_limit = reflex_limit
         self._on_change = on_change
-        self._ready: deque[QueuedRun] = deque()
+        # Heaps of (place in line, tie-breaker, run).
+        self._ready: list[tuple[float, int, QueuedRun]] = []
         self._delayed: list[tuple[float, int, QueuedRun]] = []
-        self._blocked: dict[str, deque[QueuedRun]] = defaultdict(deque)
+        self._blocked: dict[str, list[tuple[float, int, QueuedRun]]] = defaultdict(list)
         self._running: dict[str, int] = defaultdict(int)
         self._tasks: set[asyncio.Task[None]] = set()
         self._active: dict[str, tuple[QueuedRun, asyncio.Task[None]]] = {}
@@ -103,9 +108,9 @@ class Dispatcher:
         """The ids of every run here, waiting or running: on a shared store, the
         leases this replica renews. A run dropped by a crash is not renewed, so its
         lease runs out and a replica takes it over."""
-        ids = [r.id for r in self._ready]
+        ids = [r.id for _, _, r in self._ready]
         ids.extend(r.id for _, _, r in self._delayed)
-        ids.extend(r.id for q in self._blocked.values() for r in q)
+        ids.extend(r.id for q in self._blocked.values() for _, _, r in q)
         ids.extend(self._active)
         return ids
 
@@ -117,9 +122,12 @@ class Dispatcher:
         if run.not_before > time.time():
             heapq.heappush(self._delayed, (run.not_before, next(self._seq), run))
         else:
-            self._ready.append(run)
+            self._line_up(self._ready, run)
         self._wake.set()
         self._on_change()
+
+    def _line_up(self, line: list[tuple[float, int, QueuedRun]], run: QueuedRun) -> None:
+        heapq.heappush(line, (max(run.accepted_at, run.not_before), next(self._seq), run))
 
     async def _loop(self) -> None:
         while self._accepting:
@@ -134,12 +142,13 @@ class Dispatcher:
     def _pump(self) -> None:
         now = time.time()
         while self._delayed and self._delayed[0][0] <= now:
-            self._ready.append(heapq.heappop(self._delayed)[2])
+            self._line_up(self._ready, heapq.heappop(self._delayed)[2])
         started = False
         while self._ready and len(self._tasks) < self.max_running:
-            run = self._ready.popleft()
+            item = heapq.heappop(self._ready)
+            run = item[2]
             if self._running[run.reflex] >= self._reflex_limit(run.reflex):
-                self._blocked[run.reflex].append(run)
+                heapq.heappush(self._blocked[run.reflex], item)
                 continue
             self._start(run)
             started = True
@@ -160,7 +169,7 @@ class Dispatcher:
         self._running[run.reflex] -= 1
         blocked = self._blocked.get(run.reflex)
         if blocked:
-            self._ready.appendleft(blocked.popleft())
+            heapq.heappush(self._ready, heapq.heappop(blocked))
             if not blocked:
                 del self._blocked[run.reflex]
         self._wake.set()

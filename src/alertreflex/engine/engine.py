@@ -198,6 +198,7 @@ class Engine:
         """On a store shared by replicas: see the others' pauses, disables and
         approvals, and take over the runs of replicas that stopped."""
         tick = 0
+        more = False  # the last sweep took a full batch: there may be more to take
         while True:
             await asyncio.sleep(SHARE_INTERVAL)
             tick += 1
@@ -205,11 +206,18 @@ class Engine:
                 await self.controls.load()
                 self._runner.adopt(await self.store.gates(), time.time())
                 await self._follow_reloads()
-                if tick % TAKE_OVER_EVERY:
+                if tick % TAKE_OVER_EVERY and not more:
                     continue
                 await self.approvals.refresh()
-                room = self._config.settings.max_queued_runs - self.unfinished
-                taken = await self.store.take_over(time.time(), limit=room)
+                # A pool's worth at a time, oldest first: the survivors of a replica
+                # that died share its runs (each sweeps and takes a batch) rather than
+                # the first to sweep queueing all of them behind its own work.
+                settings = self._config.settings
+                limit = min(
+                    settings.max_queued_runs - self.unfinished, settings.max_concurrent_runs
+                )
+                taken = await self.store.take_over(time.time(), limit=limit)
+                more = limit > 0 and len(taken) >= limit
             except StoreError as exc:
                 log.warning("store_unavailable", error=str(exc))
                 continue
