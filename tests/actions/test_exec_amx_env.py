@@ -163,7 +163,7 @@ async def test_every_label_of_the_alert_not_only_known_ones(dump_env: list[str])
             "a.b": "dotted",
             "a_b": "plain",
         },
-        annotations={"runbook-url": "http://wiki/odd", "": "no name"},
+        annotations={"runbook-url": "http://wiki/odd", "-": "no name"},
     )
     note = notification(a)
     note["groupLabels"] = {"alertname": "Odd", "k8s.pod": "api-7"}
@@ -180,7 +180,7 @@ async def test_every_label_of_the_alert_not_only_known_ones(dump_env: list[str])
     assert got["AMX_LABEL_a_b"] == "plain"  # a.b and a_b: sorted, the last one wins
     assert got["AMX_ANNOTATION_runbook_url"] == "http://wiki/odd"
     assert got["AMX_ALERT_1_ANNOTATION_runbook_url"] == "http://wiki/odd"
-    assert got["AMX_ANNOTATION_"] == "no name"
+    assert got["AMX_ANNOTATION__"] == "no name"
     assert not [k for k in got if k.startswith("AMX_ALERT_2")]
 
 

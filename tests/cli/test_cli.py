@@ -62,6 +62,14 @@ reflexes:
     match: ['alertname = "B"']
     on_resolved: [{exec: {command: ["true"]}}, {exec: {command: ["true"]}}]
 """
+URL_LABEL = """\
+reflexes:
+  - name: items
+    team: t
+    match: ['alertname="ItemStuck"']
+    on_firing:
+      - http: {url: "http://{{ alert.labels.instance }}/api/items/{{ alert.labels.item }}"}
+"""
 
 
 def cli(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -110,6 +118,8 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (good / "00-settings.yaml").write_text("settings: {ownership_label: owner}\n")
     (good / "10-team.yml").write_text(TEAM)
     (good / "notes.txt").write_text("not: [a config")
+    (d / "url-label.yml").write_text(URL_LABEL)
+    (d / "url-segment.yml").write_text(URL_LABEL.replace("item }}", "item | path_segment }}"))
     return d
 
 
@@ -220,6 +230,31 @@ def test_check_directory(ran: Results) -> None:
     r = ran[CHECK_DIR]
     assert r.returncode == 0, r.stderr
     assert r.stdout == "SUCCESS: 2 file(s), 2 reflex(es) of 2 team(s), 3 step(s)\n"
+
+
+CHECK_URL_LABEL = call("check", "{tmp}/url-label.yml")
+CHECK_URL_SEGMENT = call("check", "{tmp}/url-segment.yml")
+
+
+def test_check_warns_about_a_label_in_a_url_path(ran: Results, tmp: Path) -> None:
+    """A label put into a URL's path unencoded is a warning on stderr with file:line and
+    path, and how to write it; the config is valid, so check exits 0."""
+    r = ran[CHECK_URL_LABEL]
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "SUCCESS: 1 file(s), 1 reflex(es) of 1 team(s), 1 step(s); 1 warning\n"
+    assert r.stderr == (
+        f"{tmp / 'url-label.yml'}:{line_of(URL_LABEL, 'http:')}: "
+        "reflexes[0].on_firing[0].http.url: warning: {{ alert.labels.item }} puts alert "
+        "data into the URL's path unencoded (a value such as '../admin' or 'x?role=admin' "
+        "leaves its segment): write {{ alert.labels.item | path_segment }}\n"
+    )
+
+
+def test_check_is_quiet_when_the_label_is_a_path_segment(ran: Results) -> None:
+    """With path_segment (and the label in the host part) there is nothing to say."""
+    r = ran[CHECK_URL_SEGMENT]
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout == "SUCCESS: 1 file(s), 1 reflex(es) of 1 team(s), 1 step(s)\n"
 
 
 TEST_LABELS = call("test", "--config", EXAMPLE, "--labels", ORANGE)

@@ -245,3 +245,47 @@ reflexes:
         f"{f}:11: reflexes[0].on_firing[0].http.headers.X-Other: unknown secret 'nope';"
         " settings.secrets has pizza",
     ]
+
+
+URL_IN_PATH = """\
+reflexes:
+  - name: items
+    team: t
+    match: ['alertname="ItemStuck"']
+    on_firing:
+      - http:
+          method: DELETE
+          url: "http://api.example/api/items/{{ alert.labels.item }}"
+      - http: {url: "http://api.example/api/items/{{ alert.labels.item | path_segment }}"}
+      - log_level:
+          level: DEBUG
+          get: {url: "http://{{ alert.labels.instance }}/log?logger={{ alert.labels.logger }}"}
+          set: {url: "http://{{ alert.labels.instance }}/log", method: PUT}
+"""
+
+
+def test_alert_data_in_a_url_path_is_a_warning_with_file_line_and_path(tmp_path: Path) -> None:
+    """An unencoded label in a URL's path or query loads, with one warning each naming
+    file, line and parameter; the host part and the filtered step give none."""
+    cfg = _load(tmp_path, URL_IN_PATH)
+    assert [r.name for r in cfg.reflexes.values()] == ["items"]
+    f = tmp_path / "c.yml"
+    assert [str(w) for w in cfg.warnings] == [
+        f"{f}:8: reflexes[0].on_firing[0].http.url: warning: {{{{ alert.labels.item }}}} puts "
+        "alert data into the URL's path unencoded (a value such as '../admin' or "
+        "'x?role=admin' leaves its segment): write {{ alert.labels.item | path_segment }}",
+        f"{f}:12: reflexes[0].on_firing[2].log_level.get.url: warning: "
+        "{{ alert.labels.logger }} puts alert data into the URL's query unencoded (a value "
+        "such as 'x&admin=1' adds a parameter): write {{ alert.labels.logger | urlencode }}",
+    ]
+
+
+def test_an_invalid_config_still_reports_its_warnings(tmp_path: Path) -> None:
+    """ConfigError carries the warnings too, so check can show everything at once."""
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, URL_IN_PATH + "    cooldown: soon\n")
+    assert [p.path for p in info.value.problems] == ["reflexes[0].cooldown"]
+    assert [w.path for w in info.value.warnings] == [
+        "reflexes[0].on_firing[0].http.url",
+        "reflexes[0].on_firing[2].log_level.get.url",
+    ]

@@ -124,6 +124,30 @@ async def test_a_pending_undo_keeps_the_state_from_before_any_change(
     assert await store.take_undo("r1", "fp1", 7, "x", time.time()) is None
 
 
+async def test_a_resumed_step_finds_the_memo_it_stored_before_its_change(
+    store: Store,
+) -> None:
+    """pending_undo returns the memo a step stored before changing anything (what a
+    step resumed after a crash must use), whichever run stored it, until it is
+    claimed for a restore; other steps and alerts have none."""
+    assert await store.pending_undo("r1", "fp1", 0) is None
+    await store.remember_undo(_undo(memo={"previous": None, "set": "DEBUG"}))
+    found = await store.pending_undo("r1", "fp1", 0)
+    assert found is not None and found.run_id == "run1"
+    assert found.memo == {"previous": None, "set": "DEBUG"}
+    assert await store.pending_undo("r1", "fp1", 1) is None
+    assert await store.pending_undo("r1", "fp2", 0) is None
+    await store.take_undo("r1", "fp1", 0, "resolved1", time.time())
+    assert await store.pending_undo("r1", "fp1", 0) is None
+
+
+async def test_a_writable_store_takes_the_probe_write(store: Store) -> None:
+    """check_writable, the write that tells a failing store has recovered, succeeds
+    on a healthy store, again and again."""
+    await store.check_writable()
+    await store.check_writable()
+
+
 async def test_restore_runs_are_one_per_episode_and_can_be_brought_forward(
     store: Store,
 ) -> None:

@@ -572,3 +572,26 @@ def test_symbolic_links_and_huge_files_are_refused(repo: Repo, tmp_path: Path) -
     assert "teams/payments/huge.rules.yml is 4194307 bytes: team files are limited to 4 MiB" in (
         result.message
     )
+
+
+def test_check_warnings_of_team_reflexes_reach_the_sync_result(repo: Repo, tmp_path: Path) -> None:
+    """What `alertreflex check` warns about in a team's reflexes (a label written
+    unencoded into a URL's path) is shown by sync, on the pull request, with the
+    file and line; it does not refuse the revision."""
+    repo.write(
+        "teams/warehouse/items.reflexes.yml",
+        "reflexes:\n"
+        "  - name: warehouse-item-hook\n"
+        "    match: ['alertname=\"ItemStuck\"']\n"
+        "    on_firing:\n"
+        "      - http:\n"
+        "          url: 'http://items.internal/api/items/{{ alert.labels.item }}'\n",
+    )
+    repo.commit("an item hook")
+    result = make_syncer(repo, tmp_path / "out").run_once()
+    assert result.result == "delivered", result.problems
+    (warning,) = [w for w in result.warnings if "items.reflexes.yml" in w]
+    assert warning.startswith(
+        "teams/warehouse/items.reflexes.yml:6: reflexes[0].on_firing[0].http.url: "
+    )
+    assert "path_segment" in warning

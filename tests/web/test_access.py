@@ -78,11 +78,23 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         server.stop()
 
 
-def call(srv: ServerProcess, method: str, path: str, auth: Any = None, **kw: Any) -> httpx.Response:
+def call(
+    srv: ServerProcess,
+    method: str,
+    path: str,
+    auth: Any = None,
+    *,
+    source: str | None = None,
+    **kw: Any,
+) -> httpx.Response:
+    """One request; ``source``: the loopback address it comes from (failed logins
+    are throttled per client address)."""
     if isinstance(auth, str):
         kw.setdefault("headers", {})["Authorization"] = f"Bearer {auth}"
         auth = None
-    return httpx.request(method, f"{srv.url}{path}", auth=auth, timeout=10, **kw)
+    transport = httpx.HTTPTransport(local_address=source) if source else None
+    with httpx.Client(transport=transport, timeout=10) as client:
+        return client.request(method, f"{srv.url}{path}", auth=auth, **kw)
 
 
 def controls(srv: ServerProcess) -> dict[str, Any]:
@@ -135,28 +147,39 @@ def test_bearer_tokens_carry_their_users_role(srv: ServerProcess) -> None:
 
 
 @pytest.mark.parametrize(
-    ("auth", "headers"),
+    ("auth", "headers", "source"),
     [
-        pytest.param(None, {}, id="no credentials"),
-        pytest.param(("vera", "wrong"), {}, id="wrong password"),
-        pytest.param(("nobody", VIEWER[1]), {}, id="unknown user"),
-        pytest.param("not-a-token-of-anyone", {}, id="unknown token"),
-        pytest.param(None, {"Authorization": "Basic !!!"}, id="garbled basic"),
-        pytest.param(None, {"Authorization": "Digest x"}, id="other scheme"),
-        pytest.param(WEBHOOK_TOKEN, {}, id="the webhook's token"),
+        pytest.param(None, {}, "127.0.1.1", id="no credentials"),
+        pytest.param(("vera", "wrong"), {}, "127.0.1.2", id="wrong password"),
+        pytest.param(("nobody", VIEWER[1]), {}, "127.0.1.3", id="unknown user"),
+        pytest.param("not-a-token-of-anyone", {}, "127.0.1.4", id="unknown token"),
+        pytest.param(None, {"Authorization": "Basic !!!"}, "127.0.1.5", id="garbled basic"),
+        pytest.param(None, {"Authorization": "Digest x"}, "127.0.1.6", id="other scheme"),
+        pytest.param(WEBHOOK_TOKEN, {}, "127.0.1.7", id="the webhook's token"),
     ],
 )
-def test_without_valid_credentials_401(srv: ServerProcess, auth: Any, headers: Any) -> None:
-    """API paths answer JSON, the others text; both ask the browser for basic auth."""
-    api = call(srv, "GET", "/api/v1/runs", auth, headers=dict(headers))
+def test_without_valid_credentials_401(
+    srv: ServerProcess, auth: Any, headers: Any, source: str
+) -> None:
+    """API paths answer JSON, the others text; both ask the browser for basic auth.
+    (Each case from its own address, below the failures that start throttling.)"""
+    api = call(srv, "GET", "/api/v1/runs", auth, headers=dict(headers), source=source)
     assert api.status_code == 401
     assert api.headers["WWW-Authenticate"] == CHALLENGE
     assert api.json()["status"] == "error" and "authentication required" in api.json()["error"]
-    page = call(srv, "GET", "/", auth, headers=dict(headers))
+    page = call(srv, "GET", "/", auth, headers=dict(headers), source=source)
     assert page.status_code == 401
     assert page.headers["WWW-Authenticate"] == CHALLENGE
     assert page.headers["Content-Type"].startswith("text/plain")
-    post = call(srv, "POST", "/api/v1/pause", auth, headers=dict(headers), json={"reason": "x"})
+    post = call(
+        srv,
+        "POST",
+        "/api/v1/pause",
+        auth,
+        headers=dict(headers),
+        json={"reason": "x"},
+        source=source,
+    )
     assert post.status_code == 401
 
 

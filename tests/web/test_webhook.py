@@ -93,6 +93,26 @@ def test_invalid_payloads_name_the_field(make_server) -> None:  # type: ignore[n
     assert srv.metric('alertreflex_notifications_total{status="invalid"}') == 4
 
 
+def test_invalid_ends_at_and_empty_label_names_are_400(make_server) -> None:  # type: ignore[no-untyped-def]
+    """endsAt "x" and an empty label or annotation name are 400s naming the field, like
+    any invalid field; a real Alertmanager payload is still accepted after them."""
+    srv = make_server(ECHO_CONFIG)
+    bad = fixture("firing.json")
+    bad["alerts"][0]["endsAt"] = "x"
+    r = srv.post(bad)
+    assert r.status_code == 400 and "alerts[0].endsAt: not an RFC 3339" in r.json()["error"]
+    bad = fixture("firing.json")
+    bad["alerts"][0]["labels"][""] = "x"
+    r = srv.post(bad)
+    assert r.status_code == 400 and "alerts[0].labels: empty label name" in r.json()["error"]
+    bad = fixture("firing.json")
+    bad["commonAnnotations"][""] = "x"
+    r = srv.post(bad)
+    assert r.status_code == 400 and "commonAnnotations: empty annotation name" in r.text
+    assert srv.runs() == []
+    assert srv.post(fixture("firing.json")).json()["runs_created"] == 1
+
+
 def test_body_over_limit_is_413(make_server) -> None:  # type: ignore[no-untyped-def]
     """A body over max_body_size is refused with 413, chunked or not."""
     srv = make_server("settings: {max_body_size: 2KiB}\n" + ECHO_CONFIG)

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from alertreflex.engine.metrics import Metrics
 from alertreflex.sync.metrics import SyncMetrics
+from alertreflex.web.connections import ConnectionMetrics
 from alertreflex_docs import html
 
 # What the exposition calls a family: a counter's samples end in _total, an info's
@@ -25,10 +26,12 @@ class MetricDoc:
 
 
 def registry() -> CollectorRegistry:
-    """A fresh registry holding the metrics of the server and of ``sync --watch``."""
+    """A fresh registry holding the metrics of the server (its HTTP connections
+    included) and of ``sync --watch``."""
     reg = CollectorRegistry()
     Metrics(reg)
     SyncMetrics(reg)
+    ConnectionMetrics(reg)
     return reg
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import InitVar, dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -58,8 +59,9 @@ class StepResult:
     """What one step did. ``output`` is capped by the caller's ``output_limit``.
 
     A reversible action returns in ``memo`` what ``undo`` needs to put things back
-    (JSON-able; stored with the alert, never shown with secrets), and in
-    ``restore_after`` how many seconds later to do so even if the alert still fires.
+    (JSON-able; stored with the alert, never shown with secrets; best stored before
+    the change too, with ``ActionContext.remember``), and in ``restore_after`` how
+    many seconds later to do so even if the alert still fires.
     """
 
     outcome: StepOutcome
@@ -72,9 +74,20 @@ class StepResult:
     restore_after: float | None = None
 
 
+Memo = dict[str, Any]
+StoreMemo = Callable[[Memo], Awaitable[Memo]]
+
+
 @dataclass(frozen=True)
 class ActionContext:
-    """Everything an action may know about the run it is part of."""
+    """Everything an action may know about the run it is part of.
+
+    A reversible action that reads a state to put it back later must survive a
+    crash between its change and the record of its step: it stores its memo with
+    :meth:`remember` *before* changing anything, and when the step runs again
+    (``memo`` is then what it stored) it uses that memo and never reads the state
+    again, which would find its own change.
+    """
 
     run_id: str
     reflex: str
@@ -84,6 +97,25 @@ class ActionContext:
     notification: dict[str, Any]
     output_limit: int = 64 * 1024
     artifact_limit: int = 16 * 1024 * 1024
+    # The memo this step stored in an interrupted attempt of this run, or None.
+    memo: Memo | None = None
+    # Given by the runner for reversible steps. Not a field: the context of a step
+    # handed to another process (the exec worker) stays plain data.
+    store_memo: InitVar[StoreMemo | None] = None
+
+    def __post_init__(self, store_memo: StoreMemo | None) -> None:
+        self.__dict__["_store_memo"] = store_memo
+
+    async def remember(self, memo: Memo) -> Memo:
+        """Store ``memo`` durably (with the alert, for ``undo``) before the change it
+        describes. Returns the memo in force: an earlier change of this step for the
+        same alert that is not undone yet keeps its own, which holds the state from
+        before alertreflex touched anything. Outside a server (``alertreflex test``,
+        unit tests) nothing is stored and ``memo`` comes back."""
+        store: StoreMemo | None = self.__dict__["_store_memo"]
+        if store is None:
+            return memo
+        return await store(memo)
 
 
 class Action(ABC, Generic[P]):

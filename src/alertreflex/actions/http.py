@@ -48,7 +48,7 @@ class HttpParams(ActionParams):
     url: str = Field(
         min_length=1,
         description="The URL to call, http:// or https://.",
-        examples=["https://api.example.com/hooks/{{ alert.labels.service }}"],
+        examples=["https://api.example.com/hooks/{{ alert.labels.service | path_segment }}"],
     )
     method: str = Field(
         default="POST",

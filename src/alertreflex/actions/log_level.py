@@ -1,11 +1,13 @@
 """The ``log_level`` action: a logger at DEBUG while an alert fires, then back.
 
-On firing it reads the logger's level, remembers it with the alert and sets the new
-one; the engine undoes the step when the alert resolves, after ``max_duration``, or
-at a clean shutdown, and the undo puts back exactly the level that was read (``null``
-included: Spring Boot then inherits again). If the level found at restore time is not
-the one this step set, the service restarted or someone else changed it: the step
-leaves it alone and says so, rather than clobber a level it no longer owns.
+On firing it reads the logger's level, stores it durably with the alert, and only
+then sets the new one: if alertreflex dies in between, the resumed step takes the
+stored level instead of reading its own change back. The engine undoes the step
+when the alert resolves, after ``max_duration``, or at a clean shutdown, and the
+undo puts back exactly the level that was read (``null`` included: Spring Boot then
+inherits again). If the level found at restore time is not the one this step set
+(the service restarted, someone else changed it, or the set never took effect), the
+step leaves it alone and says so, rather than clobber a level it does not own.
 
 Two forms: Spring Boot's actuator (``url`` of ``/actuator/loggers`` and ``logger``),
 or any service with a JSON API (``get`` and ``set`` requests and the JSON ``field``
@@ -116,17 +118,27 @@ class LogLevelAction(Action[LogLevelParams]):
 
     async def execute(self, params: LogLevelParams, ctx: ActionContext) -> StepResult:
         get, put = params.requests()
-        before = await self._read(params, get, ctx)
-        if isinstance(before, StepResult):
-            return before
+        if ctx.memo is not None:
+            # An interrupted attempt stored the level it found, and may have set ours
+            # since: reading now could find our own change.
+            memo = ctx.memo
+            before = memo.get("previous")
+        else:
+            read = await self._read(params, get, ctx)
+            if isinstance(read, StepResult):
+                return read
+            before = read
+            memo = await ctx.remember({"previous": before, "set": params.level})
         result = await self._write(params, put, params.level, ctx)
         if result.outcome is not StepOutcome.SUCCEEDED:
-            return result  # nothing changed, nothing to remember
+            # The stored memo stays: the set may have been applied though its answer
+            # was lost, and the restore puts the level back only if it finds ours.
+            return result
         return StepResult(
             StepOutcome.SUCCEEDED,
             f"{_show(before)} -> {params.level}",
             details={"previous": before, "level": params.level, "url": put.url},
-            memo={"previous": before, "set": params.level},
+            memo=memo,
             restore_after=params.max_duration,
         )
 
@@ -143,7 +155,8 @@ class LogLevelAction(Action[LogLevelParams]):
             return StepResult(
                 StepOutcome.SUCCEEDED,
                 f"not restored: the level is {_show(now)}, not {was_set} as set; the service "
-                "restarted or someone changed it, so it is left as it is",
+                "restarted, someone changed it, or the set did not take effect, so it is "
+                "left as it is",
                 details={**details, "restored": False},
             )
         result = await self._write(params, put, previous, ctx)

@@ -2,7 +2,8 @@
 
 Validation is complete before anything is used: every problem is collected and
 reported as ``file:line: path: message``, and a config with any problem is rejected
-as a whole (a reload then keeps the last good one).
+as a whole (a reload then keeps the last good one). Warnings (``file:line: path:
+warning: message``) point at what works but is unsafe, and reject nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from alertreflex.core.models import Trigger
 from alertreflex.core.paths import Path, format_path
 from alertreflex.core.templates import TemplateError, TemplateTree, names_used, secrets_named
 from alertreflex.core.timeintervals import NamedTimeInterval
+from alertreflex.core.url_templates import url_warnings
 
 
 @dataclass(frozen=True)
@@ -41,17 +43,21 @@ class Problem:
     line: int
     path: str
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:"
-        return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+        message = f"warning: {self.message}" if self.warning else self.message
+        return f"{where} {self.path}: {message}" if self.path else f"{where} {message}"
 
 
 class ConfigError(ValueError):
-    """The config is invalid; ``problems`` lists every problem found."""
+    """The config is invalid; ``problems`` lists every problem found, ``warnings``
+    what would have been warned about had it been valid."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], warnings: Sequence[Problem] = ()) -> None:
         self.problems = list(problems)
+        self.warnings = list(warnings)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -128,6 +134,7 @@ class Config:
     digests: dict[str, str] = field(default_factory=dict)
     webhook_credentials: tuple[str, str] | None = None  # ("bearer", token) or ("basic", user:pw)
     users: dict[str, ApiUser] | None = None  # settings.auth, read; None: no auth configured
+    warnings: list[Problem] = field(default_factory=list)  # Problem.warning is set
     index: ReflexIndex[Reflex] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -179,11 +186,12 @@ def load_config(
         reflexes=loader.reflexes,
         files=[str(f) for f in files],
         digests=loader.digests,
+        warnings=loader.warnings,
     )
     if read_secrets:
         loader.read_secrets(cfg)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, loader.warnings)
     return cfg
 
 
@@ -196,6 +204,7 @@ class _Loader:
     ) -> None:
         self.action_params = action_params
         self.problems = problems
+        self.warnings: list[Problem] = []
         self.owners = owners
         self.digests: dict[str, str] = {}
         self.settings: Settings | None = None
@@ -480,6 +489,10 @@ class _Loader:
         except TemplateError as exc:
             self._problem(file, doc, (*at, kind, *exc.path), exc.reason)
             return None
+        for where, message in url_warnings(params, (*at, kind)):
+            self.warnings.append(
+                Problem(file, doc.line_of(where), format_path(where), message, warning=True)
+            )
         name = raw.get("name", kind)
         cont = raw.get("continue_on_error", False)
         if not isinstance(name, str) or not isinstance(cont, bool):

@@ -7,10 +7,12 @@ action types come from plugins.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from alertreflex.core.timeintervals import NamedTimeInterval
 from alertreflex.core.types import Duration
@@ -158,11 +160,83 @@ class SyncSettings(_Strict):
     run_tests: bool = Field(default=True, description="Run the teams' *.reflextests.yml.")
 
 
+_HOST_NAME = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+
+
+def split_host(value: str) -> tuple[str, int | None]:
+    """``name``, ``name:port``, ``[IPv6]`` or ``[IPv6]:port`` as (name, port), the name
+    lowercased, without brackets or a trailing dot. ValueError if it is none of them.
+
+    The grammar of an HTTP ``Host`` header, shared by ``settings.web.allowed_hosts``
+    and the server's check of the headers it receives.
+    """
+    if value.startswith("["):
+        name, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"{value!r} is not a host name, host:port or [IPv6]:port")
+        try:
+            name = str(ipaddress.IPv6Address(name))  # the compressed, lowercase spelling
+        except ValueError:
+            raise ValueError(f"{value!r}: {name!r} is not an IPv6 address") from None
+        port_text, has_port = rest[1:], bool(rest)
+    else:
+        name, colon, port_text = value.partition(":")
+        has_port = bool(colon)
+        name = name.lower().rstrip(".")
+        if not _HOST_NAME.match(name):
+            raise ValueError(f"{value!r} is not a host name, host:port or [IPv6]:port")
+    if not has_port or port_text == "":  # "name:" is allowed in a Host header
+        return name, None
+    if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{value!r}: the port must be a number from 1 to 65535")
+    return name, int(port_text)
+
+
+def join_host(name: str, port: int | None) -> str:
+    """The reverse of split_host: IPv6 addresses in brackets, the port if any."""
+    host = f"[{name}]" if ":" in name else name
+    return host if port is None else f"{host}:{port}"
+
+
+def _allowed_host(value: str) -> str:
+    """An entry of allowed_hosts, normalised (lowercase, IDNA); wildcards as '*.name'."""
+    entry = value.strip()
+    if "/" in entry or "@" in entry:  # a URL, or a host name followed by a path
+        parts = urlsplit(entry if "://" in entry else f"//{entry}")
+        hint = parts.netloc.rpartition("@")[2] or entry.split("/")[0]
+        raise ValueError(f"{value!r} is not a host name: give the host name only: {hint!r}")
+    wildcard = entry.startswith("*.")
+    rest = entry[2:] if wildcard else entry
+    if "*" in rest:
+        raise ValueError(
+            f"{value!r}: '*' may only stand for the subdomains, as in '*.example.org' "
+            "(an empty allowed_hosts accepts any host)"
+        )
+    if not rest.isascii():
+        try:
+            rest = rest.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"{value!r} is not a valid internationalised host name") from None
+    name, port = split_host(rest)
+    if wildcard and is_ip_address(name):
+        raise ValueError(f"{value!r}: a wildcard applies to names, not to addresses")
+    return ("*." if wildcard else "") + join_host(name, port)
+
+
+def is_ip_address(name: str) -> bool:
+    """True for an IPv4 or IPv6 address, as split_host gives it."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 class WebSettings(_Strict):
     """The HTTP server: which host names it answers to, and how long and how many
     connections it keeps (as Prometheus' ``--web.*`` flags)."""
 
-    allowed_hosts: list[str] = Field(
+    allowed_hosts: list[Annotated[str, AfterValidator(_allowed_host)]] = Field(
         default_factory=list,
         description="With settings.auth: the host names (optionally with :port; "
         "'*.example.org' for its subdomains) that the UI and the API answer to, as in "
@@ -189,7 +263,8 @@ class WebSettings(_Strict):
         default=512,
         ge=1,
         description="Open connections at most; past it the oldest idle connection "
-        "(or one still sending its headers) is closed to make room.",
+        "(or one still sending its headers) is closed to make room, and fewer are kept "
+        "if the open file limit leaves less room.",
     )
 
 

@@ -7,22 +7,70 @@ so that validation errors name the field as the sender wrote it.
 from __future__ import annotations
 
 import enum
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
+from pydantic_core import PydanticCustomError
 
 # Alertmanager writes the zero time for "no end" in firing alerts.
 _ZERO_TIME_PREFIX = "0001-01-01"
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+# RFC 3339's date-time as Alertmanager writes it (Go's RFC3339Nano). Pydantic alone
+# would also take "1700000000" or "2026-11-25 03:24:50Z" for a time.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+
+
+def _rfc3339(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # refused by the strict datetime validation that follows
+    if not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "datetime_parsing", "not an RFC 3339 timestamp (2026-11-25T03:24:50.701Z)"
+        )
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:  # the right shape, but a 13th month
+        raise PydanticCustomError(
+            "datetime_parsing", "invalid timestamp: {reason}", {"reason": str(exc)}
+        ) from None
 
 
 def _canonical_time(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("timestamp must carry a time zone (RFC 3339)")
-    return value.astimezone(UTC)
+    if value.tzinfo is None:  # a datetime given as such (a reflex test's YAML)
+        raise PydanticCustomError("timezone_aware", "timestamp must carry a time zone (RFC 3339)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00:00+01:00" is before year 1 in UTC
+        raise PydanticCustomError("datetime_parsing", "timestamp out of range") from None
 
 
-Timestamp = Annotated[datetime, AfterValidator(_canonical_time)]
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_canonical_time)]
+
+
+def _timestamp_text(value: str) -> str:
+    """``value`` unchanged, once it is known to be a timestamp like startsAt's."""
+    if value != _ZERO_TIME:  # the zero time is every firing alert's endsAt
+        _canonical_time(_rfc3339(value))
+    return value
+
+
+def _names(kind: str) -> AfterValidator:
+    """Refuses the empty name in a label set. Prometheus and Alertmanager take any
+    other UTF-8 name (Prometheus 3's UTF-8 names), and JSON strings are UTF-8."""
+    message = f"empty {kind} name"
+
+    def check(value: dict[str, str]) -> dict[str, str]:
+        if "" in value:
+            raise PydanticCustomError("name_empty", message)
+        return value
+
+    return AfterValidator(check)
+
+
+Labels = Annotated[dict[str, str], _names("label")]
+Annotations = Annotated[dict[str, str], _names("annotation")]
 
 
 class Trigger(enum.StrEnum):
@@ -72,10 +120,11 @@ class AlertIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: Labels
+    annotations: Annotations = Field(default_factory=dict)
     startsAt: Timestamp
-    endsAt: str = ""
+    # Kept as sent (the zero time included) for ends_at, but checked like startsAt.
+    endsAt: Annotated[str, AfterValidator(_timestamp_text)] = ""
     generatorURL: str = ""
     fingerprint: str = Field(min_length=1, max_length=256)
 
@@ -101,9 +150,9 @@ class NotificationIn(BaseModel):
     receiver: str = ""
     groupKey: str = ""
     truncatedAlerts: int = Field(default=0, ge=0)
-    groupLabels: dict[str, str] = Field(default_factory=dict)
-    commonLabels: dict[str, str] = Field(default_factory=dict)
-    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    groupLabels: Labels = Field(default_factory=dict)
+    commonLabels: Labels = Field(default_factory=dict)
+    commonAnnotations: Annotations = Field(default_factory=dict)
     externalURL: str = ""
     alerts: list[AlertIn] = Field(min_length=1)
 

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from jinja2 import meta, nodes
@@ -23,11 +24,31 @@ from alertreflex.core.paths import Path, format_path
 # The names a template may use; documented in docs/configuration.md.
 CONTEXT_NAMES = frozenset({"alert", "notification", "reflex", "run_id", "trigger", "secrets"})
 
+# The filter that makes a value one URL path segment; url_templates checks for it.
+PATH_SEGMENT = "path_segment"
+# Segments that are not data: "." and ".." are dot segments (and RFC 3986 makes "%2E"
+# the same character, so servers decode it), "" makes "/items/" of "/items/{id}".
+_NOT_A_SEGMENT = frozenset({"", ".", ".."})
+
+
+def path_segment(value: Any) -> str:
+    """``value`` as exactly one URL path segment: everything but RFC 3986's
+    unreserved characters (letters, digits, ``-._~``) is percent-encoded as UTF-8,
+    so ``/``, ``?``, ``#`` and ``%`` cannot end the segment or the path."""
+    text = str(value)
+    if text in _NOT_A_SEGMENT:
+        raise jinja2.TemplateRuntimeError(
+            f"{PATH_SEGMENT}: {text!r} cannot be a path segment: it would change the path"
+        )
+    return quote(text, safe="")
+
+
 _ENV = ImmutableSandboxedEnvironment(
     undefined=jinja2.StrictUndefined,
     autoescape=False,
     keep_trailing_newline=True,
 )
+_ENV.filters[PATH_SEGMENT] = path_segment
 
 
 class TemplateError(ValueError):
@@ -43,7 +64,7 @@ class TemplateError(ValueError):
 
 
 @functools.lru_cache(maxsize=8192)
-def _parsed(text: str) -> nodes.Template | str:
+def syntax_tree(text: str) -> nodes.Template | str:
     """``text``'s syntax tree, or its syntax error message."""
     try:
         return _ENV.parse(text)
@@ -53,26 +74,31 @@ def _parsed(text: str) -> nodes.Template | str:
 
 @functools.lru_cache(maxsize=8192)
 def _undeclared(text: str) -> frozenset[str] | str:
-    """The names ``text`` uses from outside, or its syntax error message."""
-    ast = _parsed(text)
-    return ast if isinstance(ast, str) else frozenset(meta.find_undeclared_variables(ast))
+    """The names ``text`` uses from outside, or why it cannot be compiled."""
+    ast = syntax_tree(text)
+    if isinstance(ast, str):
+        return ast
+    try:
+        return frozenset(meta.find_undeclared_variables(ast))
+    except jinja2.TemplateAssertionError as exc:  # a filter or test that does not exist
+        return f"template error: {exc.message}"
 
 
-def _strings(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
+def template_strings(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """(path, text) for every string in a tree of mappings and lists."""
     if isinstance(value, str):
         yield path, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(item, (*path, key))
+            yield from template_strings(item, (*path, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _strings(item, (*path, i))
+            yield from template_strings(item, (*path, i))
 
 
 def names_used(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """(path, name) for every outside name the templates in ``value`` use."""
-    for at, text in _strings(value, path):
+    for at, text in template_strings(value, path):
         if "{{" in text or "{%" in text:
             found = _undeclared(text)
             if not isinstance(found, str):
@@ -82,7 +108,7 @@ def names_used(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
 @functools.lru_cache(maxsize=8192)
 def _secrets_named(text: str) -> tuple[str, ...]:
     """The secrets ``text`` names literally (``secrets.x``, ``secrets['x']``)."""
-    ast = _parsed(text)
+    ast = syntax_tree(text)
     if isinstance(ast, str):
         return ()  # reported as a syntax error where the template is checked
     found: set[str] = set()
@@ -101,8 +127,8 @@ def _secrets_named(text: str) -> tuple[str, ...]:
 def secrets_named(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """(path, secret) for every secret the templates in ``value`` name literally, so
     that a misspelt one is a config error rather than a failed run."""
-    for at, text in _strings(value, path):
-        if "secrets" in text and _looks_templated(text):
+    for at, text in template_strings(value, path):
+        if "secrets" in text and looks_templated(text):
             yield from ((at, name) for name in _secrets_named(text))
 
 
@@ -125,13 +151,13 @@ class _Compiled:
         return _template(self.source).render(context)
 
 
-def _looks_templated(text: str) -> bool:
+def looks_templated(text: str) -> bool:
     return "{{" in text or "{%" in text or "{#" in text
 
 
 def compile_string(text: str, path: Path = ()) -> str | _Compiled:
     """Check ``text`` if it contains template syntax; plain strings stay strings."""
-    if not _looks_templated(text):
+    if not looks_templated(text):
         return text
     names = _undeclared(text)
     if isinstance(names, str):

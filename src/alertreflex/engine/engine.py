@@ -21,11 +21,13 @@ from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_ingest, plan_restore
 from alertreflex.engine.runner import Runner
+from alertreflex.engine.storehealth import StoreHealth
 from alertreflex.store.base import (
     AuditEntry,
     IngestResult,
     NewRun,
     Pruned,
+    QueueFullError,
     RunRecord,
     Store,
     StoreError,
@@ -67,6 +69,8 @@ class Engine:
         self.store = store
         self.actions = actions
         self.metrics = metrics or Metrics()
+        # Whether the store takes writes: /-/ready and a gauge read it.
+        self.store_health = StoreHealth(store, self.metrics)
         self._last_firing_start: dict[str, float] = {}
         self._sharing: asyncio.Task[None] | None = None
         self._pruning: asyncio.Task[None] | None = None
@@ -92,6 +96,7 @@ class Engine:
             schedule=lambda run: self.dispatcher.submit(run),
             controls=self.controls,
             approvals=self.approvals,
+            health=self.store_health,
         )
         self.dispatcher = Dispatcher(
             runner,
@@ -191,6 +196,7 @@ class Engine:
             try:
                 await self.prune(time.time())
             except StoreError as exc:
+                self.store_health.failed("pruning", exc)
                 log.warning("prune_failed", error=str(exc))
             await asyncio.sleep(PRUNE_EVERY)
 
@@ -256,7 +262,15 @@ class Engine:
         batch = plan_ingest(
             notification, body, cfg, now=now, capacity=max(0, capacity), new_id=new_id
         )
-        result = await self.store.ingest(batch)
+        try:
+            result = await self.store.ingest(batch)
+        except QueueFullError:
+            raise  # refused before any write: says nothing about the store
+        except StoreError as exc:
+            self.store_health.failed("storing a notification", exc)
+            raise
+        if self.store_health.failing_since is not None:
+            self.store_health.succeeded()
         for run in result.created:
             if run.state is RunState.QUEUED:
                 self.dispatcher.submit(QueuedRun.of(run, accepted_at=now))
@@ -392,6 +406,17 @@ class Engine:
                     await task
         await self.approvals.stop()
         cancelled = await self.dispatcher.shutdown(grace)
+        try:
+            await self._leave_the_store(grace, cancelled)
+        except StoreError as exc:
+            # What could not be written is found at the next start: runs left running
+            # are resumed from their last recorded step, pending undos restored.
+            log.error("shutdown_not_recorded", error=str(exc))
+        await self.store_health.close()
+        for action in self.actions.values():
+            await action.close()
+
+    async def _leave_the_store(self, grace: float, cancelled: int) -> None:
         if cancelled:
             n = await self.store.interrupt_running(
                 f"interrupted: alertreflex shut down; still running after the {grace:g}s grace"
@@ -404,5 +429,3 @@ class Engine:
         released = await self.store.release()
         if released:
             log.info("runs_released", count=released)
-        for action in self.actions.values():
-            await action.close()

@@ -44,6 +44,15 @@ class Metrics:
         # the first rejection after a restart would escape the alerts and dashboard.
         for status in NOTIFICATION_STATUSES:
             self.notifications.labels(status)
+        self.http_refused = Counter(
+            "alertreflex_http_refused",
+            "HTTP requests refused before any handler, by reason: host (a Host name not "
+            "served, see DNS rebinding) or login_throttled (too many failed logins).",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("host", "login_throttled"):
+            self.http_refused.labels(reason)
         self.alerts = Counter(
             "alertreflex_alerts_received",
             "Alerts in accepted notifications, by alert status.",
@@ -127,6 +136,18 @@ class Metrics:
             "Rows deleted after settings.retention: runs (with their artifacts), "
             "notifications, episodes.",
             ["what"],
+            registry=r,
+        )
+        self.store_writable = Gauge(
+            "alertreflex_store_writable",
+            "1 while the store takes writes; 0 from a failed write (a run's progress, a "
+            "notification) until one succeeds again. /-/ready answers 503 meanwhile.",
+            registry=r,
+        )
+        self.store_writable.set(1)
+        self.store_write_failures = Counter(
+            "alertreflex_store_write_failures",
+            "Writes to the store that failed, each retry included.",
             registry=r,
         )
         self.storm = Gauge(

@@ -2,11 +2,15 @@
 
 A step's record is written after it ends, so after a crash a run resumes at the
 first step that had not ended; only a step that was cut off mid-way runs twice.
+Every store call a run makes goes through ``StoreHealth.retry``: a write that fails
+is made again (the run's progress is held in memory meanwhile) rather than leave
+the run unfinished in the store and forgotten by the worker pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,8 +35,19 @@ from alertreflex.engine.dispatcher import QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_restore
 from alertreflex.engine.redact import Redactor
+from alertreflex.engine.storehealth import StoreHealth
 from alertreflex.engine.storm import StormGuards
-from alertreflex.store.base import GLOBAL, Artifact, Claim, Gate, GateRow, Guard, Store, Undo
+from alertreflex.store.base import (
+    GLOBAL,
+    Artifact,
+    Claim,
+    Gate,
+    GateRow,
+    Guard,
+    Store,
+    StoreError,
+    Undo,
+)
 
 log = structlog.get_logger("alertreflex.runner")
 
@@ -83,7 +98,9 @@ class Runner:
         schedule: Callable[[QueuedRun], None],
         controls: Controls,
         approvals: Approvals,
+        health: StoreHealth,
     ) -> None:
+        self._health = health
         self._schedule = schedule
         self._approvals = approvals
         self._cancels: dict[str, str] = {}  # run id -> why it is being cancelled
@@ -110,20 +127,30 @@ class Runner:
                 raise  # shutdown: the run is marked interrupted and resumes at next start
             # Cancelled between steps (in a store write): the steps saved so far stand.
             _uncancel()
-            rec = await self._store.get_run(run.id)
+            rec = await self._health.retry(
+                f"reading run {run.id}", lambda: self._store.get_run(run.id), write=False
+            )
             if rec is not None and not rec.state.finished:
-                await self._store.finish(run.id, RunState.CANCELLED, why, time.time(), rec.steps)
+                steps = rec.steps
+                await self._health.retry(
+                    f"ending run {run.id}",
+                    lambda: self._store.finish(run.id, RunState.CANCELLED, why, time.time(), steps),
+                )
                 self._metrics.runs.labels(run.reflex, str(run.trigger), "cancelled").inc()
         except Exception:
-            # A bug or a store failure must not kill the worker pool; the run stays
-            # unfinished in the store and is picked up again at the next start.
+            # A bug must not kill the worker pool; the run stays unfinished in the
+            # store and is picked up again at the next start.
             log.exception("run_crashed", run_id=run.id, reflex=run.reflex)
 
     async def _skip(
         self, run: QueuedRun, reason: str, category: str, steps: list[dict[str, Any]] | None = None
     ) -> None:
-        await self._store.finish(
-            run.id, RunState.SKIPPED, reason, time.time(), steps or [], started=False
+        now = time.time()
+        await self._health.retry(
+            f"ending run {run.id}",
+            lambda: self._store.finish(
+                run.id, RunState.SKIPPED, reason, now, steps or [], started=False
+            ),
         )
         self._metrics.runs.labels(run.reflex, str(run.trigger), "skipped").inc()
         self._metrics.skips.labels(run.reflex, category).inc()
@@ -159,7 +186,7 @@ class Runner:
             reflex.cancel_on_resolve
             and run.trigger is Trigger.FIRING
             and run.attempts == 0
-            and await self._store.episode_resolved(run.fingerprint, run.starts_at)
+            and await self._episode_resolved(run)
         ):
             await self._skip(
                 run,
@@ -203,18 +230,21 @@ class Runner:
             and not run.checked
         ):
             if reflex.approval_required:
-                withdrawn = await self._store.withdraw_approvals(
-                    reflex.name,
-                    run.fingerprint,
-                    run.starts_at,
-                    WITHDRAWN,
-                    now,
+                withdrawn = await self._health.retry(
+                    f"withdrawing approvals for run {run.id}",
+                    lambda: self._store.withdraw_approvals(
+                        reflex.name, run.fingerprint, run.starts_at, WITHDRAWN, now
+                    ),
                 )
                 self._approvals.gone(withdrawn)
             # A firing run that never acted (resolved within its delay, or not approved)
             # leaves nothing for the resolved steps to finish.
-            fired = await self._store.run_state(
-                reflex.name, run.fingerprint, run.starts_at, str(Trigger.FIRING)
+            fired = await self._health.retry(
+                f"reading the firing run of run {run.id}",
+                lambda: self._store.run_state(
+                    reflex.name, run.fingerprint, run.starts_at, str(Trigger.FIRING)
+                ),
+                write=False,
             )
             if fired not in (RunState.SUCCEEDED, RunState.FAILED, RunState.TIMED_OUT):
                 await self._skip(
@@ -234,7 +264,9 @@ class Runner:
             # Replicas share cooldowns and storm windows: the check above used this
             # replica's mirror of them; the store decides, atomically with the claim.
             # (Without either there is nothing to decide, and no lock to queue on.)
-            claim = await self._store.claim_gated(run.id, now, steps, gate)
+            claim = await self._health.retry(
+                f"claiming run {run.id}", lambda: self._store.claim_gated(run.id, now, steps, gate)
+            )
             self.adopt(claim.rows, now)
             if claim.refused:
                 await self._skip(
@@ -243,12 +275,17 @@ class Runner:
                 return
             attempt = claim.attempt
         else:
-            attempt = await self._store.claim(run.id, now, steps)
+            attempt = await self._health.retry(
+                f"claiming run {run.id}", lambda: self._store.claim(run.id, now, steps)
+            )
         if attempt is None:
             return  # finished or skipped as a flap since it was queued
         if run.trigger is Trigger.RESOLVED and reflex.undo_steps:
-            await self._store.cancel_restores(
-                reflex.name, run.fingerprint, f"the alert resolved: run {run.id} restores", now
+            await self._health.retry(
+                f"skipping the restore runs that run {run.id} replaces",
+                lambda: self._store.cancel_restores(
+                    reflex.name, run.fingerprint, f"the alert resolved: run {run.id} restores", now
+                ),
             )
         if run.trigger is Trigger.FIRING and not self._store.shared:
             self._last_firing_start[reflex.name] = now
@@ -262,9 +299,15 @@ class Runner:
         )
         if held is not None:
             reason = "; ".join(filter(None, [f"{controls.why(held)}: only restores ran", reason]))
-        await self._store.finish(run.id, state, reason, time.time(), steps)
+        ended = time.time()
+        await self._health.retry(
+            f"ending run {run.id}", lambda: self._store.finish(run.id, state, reason, ended, steps)
+        )
         if reflex.max_failures and state in (RunState.FAILED, RunState.TIMED_OUT):
-            await self._breaker(reflex, reflex.max_failures)
+            try:
+                await self._breaker(reflex, reflex.max_failures)
+            except StoreError as exc:  # the run has ended; its next failure checks again
+                log.warning("breaker_not_checked", reflex=reflex.name, error=str(exc))
         self._metrics.run_duration.labels(reflex.name).observe(time.monotonic() - t0)
         self._metrics.runs.labels(reflex.name, str(run.trigger), str(state)).inc()
         log.info(
@@ -323,12 +366,15 @@ class Runner:
         now: float,
     ) -> None:
         """Park the run until an operator decides; the approver sees these steps."""
-        if await self._store.episode_resolved(run.fingerprint, run.starts_at):
+        if await self._episode_resolved(run):
             await self._skip(run, WITHDRAWN, "resolved")
             return
         expires_at = now + reflex.approval_timeout
         shown = self._dry_steps(steps_def, ctx_vars, redactor)
-        if await self._store.await_approval(run.id, shown, expires_at):
+        if await self._health.retry(
+            f"parking run {run.id} for approval",
+            lambda: self._store.await_approval(run.id, shown, expires_at),
+        ):
             self._approvals.waiting(
                 run.id, expires_at, (reflex.name, run.fingerprint, run.starts_at)
             )
@@ -345,7 +391,7 @@ class Runner:
         """Why the firing steps must not run after the delay, or None if the alert
         still fires."""
         wait = format_duration(reflex.delay)
-        if await self._store.episode_resolved(run.fingerprint, run.starts_at):
+        if await self._episode_resolved(run):
             return f"delay: the alert resolved within {wait}"
         if alertmanager_url:
             labels = run.context["alert"]["labels"]
@@ -353,6 +399,13 @@ class Runner:
             if listed is False:
                 return f"delay: after {wait} Alertmanager no longer lists the alert"
         return None
+
+    async def _episode_resolved(self, run: QueuedRun) -> bool:
+        return await self._health.retry(
+            f"reading the episode of run {run.id}",
+            lambda: self._store.episode_resolved(run.fingerprint, run.starts_at),
+            write=False,
+        )
 
     async def _breaker(self, reflex: Reflex, limit: int) -> None:
         """Disable ``reflex`` when its last ``limit`` runs that ran all failed."""
@@ -411,7 +464,11 @@ class Runner:
         params: Any,
         actx: ActionContext,
     ) -> StepResult:
-        undo = await self._store.take_undo(run.reflex, run.fingerprint, index, run.id, time.time())
+        now = time.time()
+        undo = await self._health.retry(
+            f"claiming what run {run.id} restores",
+            lambda: self._store.take_undo(run.reflex, run.fingerprint, index, run.id, now),
+        )
         if undo is None:
             return StepResult(StepOutcome.SUCCEEDED, "nothing to restore: no change was recorded")
         if undo.undone_by != run.id:
@@ -428,35 +485,56 @@ class Runner:
             )
         return await self._execute(action, params, actx, undo=undo.memo)
 
+    async def _store_memo(
+        self, run: QueuedRun, reflex: Reflex, index: int, step: Step, memo: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Record a reversible step's memo; returns the one in force (an earlier change
+        of the step for this alert, still pending, is kept)."""
+        undo = Undo(
+            reflex=reflex.name,
+            fingerprint=run.fingerprint,
+            step=index,
+            action=step.action,
+            starts_at=run.starts_at,
+            run_id=run.id,
+            memo=memo,
+            created_at=time.time(),
+        )
+        kept = await self._health.retry(
+            f"recording what run {run.id} changes", lambda: self._store.remember_undo(undo)
+        )
+        return kept.memo
+
+    async def _earlier_memo(
+        self, run: QueuedRun, reflex: Reflex, index: int
+    ) -> dict[str, Any] | None:
+        """The memo this step of this run stored in an interrupted attempt, if any."""
+        undo = await self._health.retry(
+            f"reading what run {run.id} changed",
+            lambda: self._store.pending_undo(reflex.name, run.fingerprint, index),
+            write=False,
+        )
+        return undo.memo if undo is not None and undo.run_id == run.id else None
+
     async def _remember(
         self, run: QueuedRun, reflex: Reflex, index: int, step: Step, result: StepResult
     ) -> None:
-        now = time.time()
-        await self._store.remember_undo(
-            Undo(
-                reflex=reflex.name,
-                fingerprint=run.fingerprint,
-                step=index,
-                action=step.action,
-                starts_at=run.starts_at,
-                run_id=run.id,
-                memo=result.memo or {},
-                created_at=now,
-            )
-        )
+        # Actions that stored their memo before changing anything find it kept here.
+        await self._store_memo(run, reflex, index, step, result.memo or {})
         if result.restore_after is None:
             return
-        restore = await self._store.add_run(
-            plan_restore(
-                reflex=reflex.name,
-                team=reflex.team,
-                fingerprint=run.fingerprint,
-                starts_at=run.starts_at,
-                context=run.context,
-                not_before=now + result.restore_after,
-                new_id=new_id,
-            ),
-            now,
+        now = time.time()
+        plan = plan_restore(
+            reflex=reflex.name,
+            team=reflex.team,
+            fingerprint=run.fingerprint,
+            starts_at=run.starts_at,
+            context=run.context,
+            not_before=now + result.restore_after,
+            new_id=new_id,
+        )
+        restore = await self._health.retry(
+            f"adding the restore run of run {run.id}", lambda: self._store.add_run(plan, now)
         )
         if restore is not None:
             self._schedule(QueuedRun.of(restore, accepted_at=now))
@@ -484,7 +562,10 @@ class Runner:
                 created_at=time.time(),
                 data=a.data[:limit],
             )
-            await self._store.save_artifact(art)
+            await self._health.retry(
+                f"saving an artifact of run {run_id}",
+                functools.partial(self._store.save_artifact, art),
+            )
             saved.append(art.to_json())
         return saved
 
@@ -530,6 +611,7 @@ class Runner:
             except (TemplateError, ValueError) as exc:
                 result = StepResult(StepOutcome.FAILED, f"cannot render step: {exc}")
             else:
+                changes = step.reversible and step.undo_of is None
                 actx = ActionContext(
                     run_id=run.id,
                     reflex=reflex.name,
@@ -539,6 +621,16 @@ class Runner:
                     notification=run.context["notification"],
                     output_limit=settings.output_limit,
                     artifact_limit=settings.artifact_limit,
+                    memo=(
+                        await self._earlier_memo(run, reflex, i)
+                        if changes and attempt > 1
+                        else None
+                    ),
+                    store_memo=(
+                        functools.partial(self._store_memo, run, reflex, i, step)
+                        if changes
+                        else None
+                    ),
                 )
                 try:
                     if step.undo_of is None:
@@ -581,5 +673,8 @@ class Runner:
                 )
                 return state, f"step {i} ({step.name}): {rec['summary']}"
             if i + 1 < len(steps_def):
-                await self._store.save_steps(run.id, steps)
+                await self._health.retry(
+                    f"recording step {i} of run {run.id}",
+                    functools.partial(self._store.save_steps, run.id, steps),
+                )
         return RunState.SUCCEEDED, ""

@@ -405,9 +405,15 @@ class Store(ABC):
 
     @abstractmethod
     async def remember_undo(self, undo: Undo) -> Undo:
-        """Record what a step changed. If an earlier change of the same step for the
-        same alert is still pending, that one is kept and returned: it holds the state
-        from before alertreflex touched anything."""
+        """Record what a step changes (a reversible action calls it before changing
+        anything). If an earlier change of the same step for the same alert is still
+        pending, that one is kept and returned: it holds the state from before
+        alertreflex touched anything."""
+
+    @abstractmethod
+    async def pending_undo(self, reflex: str, fingerprint: str, step: int) -> Undo | None:
+        """The undo of a step for an alert that nobody has claimed yet, if any: a
+        resumed step finds there what its interrupted attempt stored."""
 
     @abstractmethod
     async def take_undo(
@@ -424,6 +430,11 @@ class Store(ABC):
     @abstractmethod
     async def ping(self) -> None:
         """Raise StoreError if the store cannot serve requests."""
+
+    async def check_writable(self) -> None:
+        """Make one small durable write; raise StoreError if the store cannot take it.
+        This tells that a failing store recovered while nothing else writes to it."""
+        await self.ping()
 
     @abstractmethod
     async def episode_resolved(self, fingerprint: str, starts_at: str) -> bool:

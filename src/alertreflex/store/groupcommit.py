@@ -18,6 +18,7 @@ disk with the GIL released, goes to the helper thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -69,9 +70,12 @@ class GroupCommitWriter:
             )
         except sqlite3.Error as exc:
             # The whole batch is lost (disk full, I/O error): every caller hears so,
-            # and nobody was acknowledged.
+            # and nobody was acknowledged. A COMMIT that failed leaves its transaction
+            # open: rolled back, the connection takes the next batch. Should the
+            # rollback fail too, the next batch's BEGIN fails and rolls back again.
             if conn.in_transaction:
-                conn.rollback()
+                with contextlib.suppress(sqlite3.Error):
+                    conn.rollback()
             results = [(fut, False, exc) for _fn, _args, fut in batch]
         self.batches += 1
         for fut, ok, value in results:

@@ -41,6 +41,10 @@ def _sqlite_version(path: Path) -> int:
     if not path.exists():
         return 0
     try:
+        sqlite_schema.check_file(str(path))
+    except sqlite_schema.SchemaError as exc:
+        raise StoreError(str(exc)) from None
+    try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             if not conn.execute(

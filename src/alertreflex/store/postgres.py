@@ -917,6 +917,16 @@ class PostgresStore(Store):
 
         return await self._tx(op, patience=FINISH_PATIENCE)
 
+    async def pending_undo(self, reflex: str, fingerprint: str, step: int) -> Undo | None:
+        rows = await self._fetch(
+            f"SELECT {_UNDO_COLUMNS} FROM undos"  # noqa: S608
+            " WHERE reflex = $1 AND fingerprint = $2 AND step = $3 AND undone_by IS NULL",
+            reflex,
+            fingerprint,
+            step,
+        )
+        return _to_undo(rows[0]) if rows else None
+
     async def pending_undos(self) -> list[Undo]:
         rows = await self._fetch(
             f"SELECT {_UNDO_COLUMNS} FROM undos WHERE undone_by IS NULL"  # noqa: S608
@@ -928,6 +938,15 @@ class PostgresStore(Store):
 
     async def ping(self) -> None:
         await self._run(lambda c: c.fetchval("SELECT 1"))
+
+    async def check_writable(self) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO meta (key, value) VALUES ('checked_writable', $1)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                repr(time.time()),
+            )
+        )
 
     async def episode_resolved(self, fingerprint: str, starts_at: str) -> bool:
         status = await self._run(

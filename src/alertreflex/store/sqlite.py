@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from alertreflex.store.base import (
     Undo,
 )
 from alertreflex.store.groupcommit import GroupCommitWriter
-from alertreflex.store.sqlite_schema import SchemaError, ensure_schema
+from alertreflex.store.sqlite_schema import SchemaError, check_file, ensure_schema
 
 log = structlog.get_logger("alertreflex.store")
 
@@ -376,6 +377,15 @@ def _op_take_undo(
     return _undo_of(conn, reflex, fingerprint, step)
 
 
+def _op_touch(conn: sqlite3.Connection, now: float) -> None:
+    # A real write (a WAL frame and an fsync), to tell whether the disk takes one.
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('checked_writable', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (repr(now),),
+    )
+
+
 _CONTROL_COLUMNS = "scope, kind, reason, by, since"
 
 
@@ -516,7 +526,10 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            check_file(self.path)
             conn = _connect(self.path)
+        except SchemaError as exc:
+            raise StoreError(str(exc)) from None
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from exc
         try:
@@ -674,6 +687,14 @@ class SQLiteStore(Store):
         )
         return taken
 
+    async def pending_undo(self, reflex: str, fingerprint: str, step: int) -> Undo | None:
+        rows = await self._read(
+            f"SELECT {_UNDO_COLUMNS} FROM undos WHERE reflex = ? AND fingerprint = ?"  # noqa: S608
+            " AND step = ? AND undone_by IS NULL",
+            (reflex, fingerprint, step),
+        )
+        return _row_to_undo(rows[0]) if rows else None
+
     async def pending_undos(self) -> list[Undo]:
         rows = await self._read(
             f"SELECT {_UNDO_COLUMNS} FROM undos WHERE undone_by IS NULL"  # noqa: S608
@@ -683,6 +704,9 @@ class SQLiteStore(Store):
 
     async def ping(self) -> None:
         await self._read("SELECT 1")
+
+    async def check_writable(self) -> None:
+        await self._write(_op_touch, time.time())
 
     async def episode_resolved(self, fingerprint: str, starts_at: str) -> bool:
         rows = await self._read(

@@ -17,6 +17,7 @@ prune batch scanned every episode while holding the write lock.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 SCHEMA_VERSION = 5
 
@@ -157,6 +158,45 @@ _MIGRATIONS: dict[int, str] = {
 
 class SchemaError(RuntimeError):
     pass
+
+
+_HEADER = b"SQLite format 3\x00"
+_WHAT_TO_DO = (
+    "restore it from a backup, or move it away to start a new, empty store (alertreflex "
+    "then forgets which alert episodes it already handled, and their runs may run again)"
+)
+
+
+def check_file(path: str) -> None:
+    """Refuse, before anything writes to it, a file that exists but holds no
+    alertreflex store. SQLite would take an empty one (truncated by a full disk, a
+    failed copy) for a new database, and alertreflex would forget which episodes
+    already ran; another program's database would get our tables. A missing file
+    is a new store."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise SchemaError(f"cannot read the SQLite store {path}: {exc.strerror}") from None
+    if not header:
+        raise SchemaError(f"{path} is empty (0 bytes), not an alertreflex store: {_WHAT_TO_DO}")
+    if header != _HEADER:
+        raise SchemaError(f"{path} is not an SQLite database: {_WHAT_TO_DO}")
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise SchemaError(f"cannot read the SQLite store {path}: {exc}: {_WHAT_TO_DO}") from None
+    if tables and "meta" not in tables:
+        raise SchemaError(
+            f"{path} is the SQLite database of something else (tables, and no alertreflex "
+            "schema version): point --storage at another file"
+        )
 
 
 def ensure_schema(conn: sqlite3.Connection, path: str) -> int | None:

@@ -103,7 +103,7 @@ def build(
     for tr in rules.values():
         problems += tr.problems
     owners = {str(workdir / p): team for team, ps in files["reflexes"].items() for p in ps}
-    cfg, actions = _reflexes(workdir, owners, label, problems)
+    cfg, actions = _reflexes(workdir, owners, label, problems, warnings)
     tests_passed = 0
     if cfg is not None and run_tests:
         tests_passed = _tests(workdir, snapshot, files["tests"], cfg, actions, problems)
@@ -167,7 +167,11 @@ def _classify(
 
 
 def _reflexes(
-    workdir: Path, owners: dict[str, str], label: str, problems: list[SyncProblem]
+    workdir: Path,
+    owners: dict[str, str],
+    label: str,
+    problems: list[SyncProblem],
+    warnings: list[str],
 ) -> tuple[Config | None, dict[str, Action[Any]]]:
     types = load_action_types()
     actions: dict[str, Action[Any]] = {name: cls() for name, cls in types.items()}
@@ -180,6 +184,11 @@ def _reflexes(
             message = _unprefixed(where + p.message, workdir)
             problems.append(SyncProblem(owners.get(p.file), rel, p.line, message))
         return None, actions
+    # What check would warn about (alert data unencoded in a URL): shown on the pull
+    # request, not refused.
+    for w in cfg.warnings:
+        where = f"{w.path}: " if w.path else ""
+        warnings.append(f"{_rel(w.file, workdir)}:{w.line}: {where}{w.message}")
     # Tests must match as the running alertreflex will, with the operator's label.
     settings = cfg.settings.model_copy(update={"ownership_label": label})
     return replace(cfg, settings=settings), actions

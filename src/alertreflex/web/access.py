@@ -7,6 +7,8 @@ everyone is the anonymous operator, and the server only listens on loopback.
 
 Whatever the config, a state-changing request that a browser sends from another site
 is refused, so that no web page can pause or approve through a visitor's browser.
+Repeated failed logins are slowed down (web/throttle.py); which host names are
+served at all is decided before this, in web/hosts.py.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from aiohttp.typedefs import Handler, Middleware
 from alertreflex.config.loader import Config
 from alertreflex.config.users import ApiUser, token_digest
 from alertreflex.web.errors import json_error
+from alertreflex.web.throttle import Audit, LoginThrottle, Throttled, address_key
 
 log = structlog.get_logger("alertreflex.access")
 
@@ -87,13 +90,22 @@ def check_csrf(request: web.Request, submitted: str) -> bool:
     return hmac.compare_digest(csrf_token(request).encode(), submitted.encode("utf-8", "replace"))
 
 
-def access_middleware(config_getter: Callable[[], Config]) -> Middleware:
-    """The middleware, reading the users from the running config at each request."""
+def access_middleware(
+    config_getter: Callable[[], Config],
+    audit: Audit | None = None,
+    count_throttled: Callable[[], None] = lambda: None,
+) -> Middleware:
+    """The middleware, reading the users from the running config at each request;
+    ``audit`` records when failed logins start being throttled, and
+    ``count_throttled`` counts each attempt refused meanwhile."""
     cache: OrderedDict[tuple[str, bytes], None] = OrderedDict()
     cached_for: list[Config | None] = [None]  # the config the cache entries were made with
     bcrypt_slots = asyncio.Semaphore(MAX_BCRYPT_AT_ONCE)
+    throttle = LoginThrottle(audit)
 
-    async def check_password(users: dict[str, ApiUser], name: str, password: bytes) -> bool:
+    async def check_password(
+        users: dict[str, ApiUser], name: str, password: bytes, address: str
+    ) -> bool | Throttled:
         user = users.get(name)
         key = (name, hashlib.sha256(password).digest())
         if user is not None and key in cache:
@@ -105,6 +117,10 @@ def access_middleware(config_getter: Callable[[], Config]) -> Middleware:
         if stored is None:
             return False
         async with bcrypt_slots:
+            # Parallel guesses queue here: those that find the user or the address
+            # throttled by the time they get a slot are not checked either.
+            if (wait := throttle.wait(name, address)) is not None:
+                return wait
             ok = await asyncio.to_thread(_checkpw, password, stored)
         if not ok or user is None or user.password_hash is None:
             return False
@@ -113,10 +129,15 @@ def access_middleware(config_getter: Callable[[], Config]) -> Middleware:
             cache.popitem(last=False)
         return True
 
-    async def authenticate(request: web.Request, users: dict[str, ApiUser]) -> Identity | None:
+    async def authenticate(
+        request: web.Request, users: dict[str, ApiUser]
+    ) -> Identity | Throttled | None:
         scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
         value = value.strip()
+        address = address_key(request.remote)
         if scheme.lower() == "bearer" and value:
+            if (wait := throttle.wait(None, address)) is not None:
+                return wait
             digest = token_digest(value)
             found = None
             for user in users.values():  # no early exit: the time does not depend on who
@@ -126,7 +147,9 @@ def access_middleware(config_getter: Callable[[], Config]) -> Middleware:
                 log.warning(
                     "auth_failed", method="bearer", path=request.path, remote=request.remote
                 )
+                await throttle.failed(None, address)
                 return None
+            throttle.succeeded(None, address)
             return Identity(found.name, found.role, True)
         if scheme.lower() == "basic" and value:
             try:
@@ -138,7 +161,12 @@ def access_middleware(config_getter: Callable[[], Config]) -> Middleware:
                 name = name_bytes.decode("utf-8")
             except UnicodeDecodeError:
                 return None
-            if not sep or not await check_password(users, name, password):
+            if (wait := throttle.wait(name, address)) is not None:
+                return wait
+            checked = await check_password(users, name, password, address) if sep else False
+            if isinstance(checked, Throttled):
+                return checked
+            if not checked:
                 log.warning(
                     "auth_failed",
                     method="basic",
@@ -146,7 +174,9 @@ def access_middleware(config_getter: Callable[[], Config]) -> Middleware:
                     path=request.path,
                     remote=request.remote,
                 )
+                await throttle.failed(name, address)
                 return None
+            throttle.succeeded(name, address)
             user = users[name]
             return Identity(user.name, user.role, True)
         return None
@@ -161,7 +191,7 @@ def access_middleware(config_getter: Callable[[], Config]) -> Middleware:
                 origin=request.headers.get("Origin"),
                 remote=request.remote,
             )
-            return _refuse(request, 403, "cross-site request refused")
+            return refuse(request, 403, "cross-site request refused")
         config = config_getter()
         users = config.users
         if users is None and config.settings.auth is not None:
@@ -169,15 +199,18 @@ def access_middleware(config_getter: Callable[[], Config]) -> Middleware:
         if cached_for[0] is not config:
             cache.clear()
             cached_for[0] = config
-        if _is_open(request):
+        if is_open_route(request):
             request[_IDENTITY] = ANONYMOUS_OPERATOR if users is None else ANONYMOUS_VIEWER
             return await handler(request)
         if users is None:
             request[_IDENTITY] = ANONYMOUS_OPERATOR
             return await handler(request)
         who = await authenticate(request, users)
+        if isinstance(who, Throttled):
+            count_throttled()
+            return refuse(request, 429, who.message, {"Retry-After": str(who.retry_after)})
         if who is None:
-            return _refuse(
+            return refuse(
                 request,
                 401,
                 "authentication required: log in as a user of settings.auth, or send "
@@ -185,14 +218,14 @@ def access_middleware(config_getter: Callable[[], Config]) -> Middleware:
                 {"WWW-Authenticate": CHALLENGE},
             )
         if unsafe and not who.is_operator:
-            return _refuse(request, 403, f"user {who.name} is a viewer; this needs an operator")
+            return refuse(request, 403, f"user {who.name} is a viewer; this needs an operator")
         request[_IDENTITY] = who
         return await handler(request)
 
     return access
 
 
-def _is_open(request: web.Request) -> bool:
+def is_open_route(request: web.Request) -> bool:
     """True if the route this request resolved to is an open one.
 
     Decided on the route the router chose rather than on the path as sent, so that
@@ -212,9 +245,10 @@ def _checkpw(password: bytes, stored: bytes) -> bool:
         return False
 
 
-def _refuse(
+def refuse(
     request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
+    """An error answer: the JSON error shape under /api/, plain text elsewhere."""
     if request.path.startswith("/api/"):
         return json_error(status, message, headers=headers)
     return web.Response(status=status, text=message + "\n", headers=headers)

@@ -10,6 +10,7 @@ from alertreflex.config.schema import MAX_BODY_SIZE
 from alertreflex.engine.engine import Engine
 from alertreflex.web import api, controls, decisions, ops, ui
 from alertreflex.web.access import CSRF_SECRET, access_middleware, new_csrf_secret
+from alertreflex.web.hosts import host_middleware
 from alertreflex.web.sync import SyncService
 from alertreflex.web.webhook import make_handler
 
@@ -20,9 +21,19 @@ def create_app(
     engine: Engine, reload: ops.Reloader, ready: Callable[[], bool] = lambda: True
 ) -> web.Application:
     # The webhook enforces its own (reloadable) size limit while streaming the body;
-    # aiohttp's fixed limit only guards the other routes.
+    # aiohttp's fixed limit only guards the other routes. The host name is checked
+    # first: a request to a name that is not served reaches nothing else.
+    refused = engine.metrics.http_refused
     app = web.Application(
-        client_max_size=MAX_BODY_SIZE, middlewares=[access_middleware(lambda: engine.config)]
+        client_max_size=MAX_BODY_SIZE,
+        middlewares=[
+            host_middleware(lambda: engine.config, refused.labels("host").inc),
+            access_middleware(
+                lambda: engine.config,
+                lambda entry: engine.store.add_audit(entry),
+                refused.labels("login_throttled").inc,
+            ),
+        ],
     )
     app[CSRF_SECRET] = new_csrf_secret()  # per process: forms of a past process are refused
 

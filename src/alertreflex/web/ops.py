@@ -30,6 +30,10 @@ def routes(engine: Engine, reload: Reloader, ready: Callable[[], bool]) -> list[
     async def is_ready(_request: web.Request) -> web.Response:
         if not ready():
             return web.Response(status=503, text="alertreflex is not ready.\n")
+        # Runs wait, retrying, for the store to take their progress: not ready for
+        # more work until it does.
+        if (problem := engine.store_health.problem) is not None:
+            return web.Response(status=503, text=f"alertreflex is not ready: {problem}\n")
         try:
             await engine.store.ping()
         except StoreError as exc:

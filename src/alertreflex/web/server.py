@@ -24,8 +24,22 @@ from alertreflex.eventloop import setup_child_watcher
 from alertreflex.store.base import StoreError
 from alertreflex.store.urls import StorageURLError, open_store, redact, replica_id
 from alertreflex.web.app import SYNC, create_app
+from alertreflex.web.badrequests import server_logger
+from alertreflex.web.connections import (
+    ConnectionGuard,
+    ConnectionMetrics,
+    GuardedSite,
+    track_requests,
+)
+from alertreflex.web.filelimit import FileBudget
 
 log = structlog.get_logger("alertreflex.server")
+
+# Connections the kernel holds until they are accepted.
+LISTEN_BACKLOG = 1024
+# aiohttp's own keep-alive timeout, only a backstop: the guard applies
+# settings.web.idle_timeout, which a reload can change.
+KEEPALIVE_BACKSTOP = 3600.0
 
 
 class UsageError(ValueError):
@@ -79,10 +93,14 @@ class Service:
         self.stopping = asyncio.Event()
         self._ready = False
         self.bound_port: int | None = None
+        self.guard: ConnectionGuard | None = None  # once serving
         self._tasks: set[asyncio.Future[str | None]] = set()
 
     def load(self) -> Config:
-        return load_config(self.config_path, params_models(self.action_types))
+        cfg = load_config(self.config_path, params_models(self.action_types))
+        for warning in cfg.warnings:  # what `alertreflex check` warns about
+            log.warning("config_warning", warning=str(warning))
+        return cfg
 
     async def reload(self, *, announce: bool = True) -> str | None:
         """Reload the config; on failure keep the running one and return why.
@@ -98,6 +116,8 @@ class Service:
             log.error("config_reload_failed", problems=[problem])
             return problem
         self.engine.apply_config(cfg)
+        if self.guard is not None:
+            self.guard.check_budget()
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ts.set(time.time())
         log.info("config_reloaded", reflexes=len(cfg.reflexes), files=len(cfg.files))
@@ -130,9 +150,21 @@ class Service:
         await self.engine.start()
         app = create_app(self.engine, self.reload, lambda: self._ready)
         self.sync = app[SYNC]
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
+        conn_metrics = ConnectionMetrics(self.metrics.registry)
+        self.guard = guard = ConnectionGuard(
+            lambda: self.engine.config.settings.web, conn_metrics, FileBudget.measure()
+        )
+        app.middlewares.insert(0, track_requests)  # outermost: the whole request is BUSY
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=5.0,
+            keepalive_timeout=KEEPALIVE_BACKSTOP,
+            logger=server_logger(conn_metrics.bad_requests),
+        )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, backlog=1024)
+        site = GuardedSite(runner, guard, self.host, self.port, backlog=LISTEN_BACKLOG)
         try:
             await site.start()
         except OSError as exc:
@@ -146,6 +178,7 @@ class Service:
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
         tune_gc()
+        guard.start()
         self.sync.start()
         self._ready = True
         log.info(
@@ -168,6 +201,7 @@ class Service:
         await site.stop()  # stop accepting; in-flight webhooks finish
         await self.engine.shutdown(self.engine.config.settings.shutdown_grace)
         await runner.cleanup()
+        await guard.stop()
         await store.close()
         log.info("stopped")
 
