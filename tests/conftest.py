@@ -18,6 +18,7 @@ import pytest
 
 from alertreflex.store.migrations import migrate_store
 from tests.pg import fresh_schema
+from tests.podman import Podman, find_podman
 
 BIN = Path(sys.executable).parent / "alertreflex"
 
@@ -196,3 +197,39 @@ def shared_storage() -> Iterator[str]:
     finally:
         loop.run_until_complete(schema.__aexit__(None, None, None))
         loop.close()
+
+
+# --- a real container engine (podman), shared by every test of a session -----------
+
+CONTAINER_IMAGES = Path(__file__).resolve().parent / "containers" / "images"
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    """podman with this suite's containers.conf, serving the Docker Engine API."""
+    engine = find_podman(tmp_path_factory.mktemp("podman"))
+    engine.start_service()
+    yield engine
+    engine.stop_service()
+
+
+@pytest.fixture(scope="session")
+def engine_url(podman: Podman) -> str:
+    """The Docker Engine API of the session's podman, as settings.containers.url."""
+    return f"unix://{podman.socket}"
+
+
+@pytest.fixture(scope="session")
+def base_image(podman: Podman) -> str:
+    """The Debian base image, debootstrapped from the machine's mirror (once)."""
+    return podman.base_image()
+
+
+@pytest.fixture(scope="session")
+def jvm_image(podman: Podman, base_image: str) -> str:
+    """A JDK image whose pid 1 is a JVM with a thread named orange-bucket-filler."""
+    return podman.build(
+        "localhost/alertreflex-test/jvm",
+        CONTAINER_IMAGES / "jvm",
+        build_args={"BASE": base_image},
+    )
