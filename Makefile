@@ -16,8 +16,8 @@ run: install
 	$(BIN)/alertreflex serve --config examples/alertreflex.yml
 
 lint: install
-	$(BIN)/ruff check src tests docs/_hooks $(wildcard bench)
-	$(BIN)/ruff format --check src tests docs/_hooks $(wildcard bench)
+	$(BIN)/ruff check src tests docs/_hooks deploy/kubernetes $(wildcard bench)
+	$(BIN)/ruff format --check src tests docs/_hooks deploy/kubernetes $(wildcard bench)
 	$(BIN)/mypy
 
 test: lint

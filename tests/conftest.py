@@ -233,3 +233,57 @@ def jvm_image(podman: Podman, base_image: str) -> str:
         CONTAINER_IMAGES / "jvm",
         build_args={"BASE": base_image},
     )
+
+
+# --- the alertreflex image (Containerfile), on a stand-in for python:3.11-slim -----
+
+REPO = Path(__file__).resolve().parents[1]
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def image_sources() -> list[Path]:
+    """The repository's files that .containerignore lets into a build of the
+    Containerfile (relative paths): what the alertreflex image is made of."""
+    files = [Path(".containerignore"), Path("pyproject.toml"), Path("README.md"), Path("LICENSE")]
+    for path in sorted((REPO / "src").rglob("*")):
+        rel = path.relative_to(REPO)
+        ignored = any(part == "__pycache__" or part.endswith(".egg-info") for part in rel.parts)
+        if path.is_file() and not ignored and path.suffix != ".pyc":
+            files.append(rel)
+    return files
+
+
+@pytest.fixture(scope="session")
+def python_image(podman: Podman, base_image: str) -> str:
+    """Debian bookworm's Python 3.11 on the local base: the stand-in for the official
+    python:3.11-slim-bookworm image, which cannot be pulled here."""
+    return podman.build(
+        "localhost/alertreflex-test/python",
+        CONTAINER_IMAGES / "python",
+        build_args={"BASE": base_image},
+    )
+
+
+@pytest.fixture(scope="session")
+def alertreflex_image(podman: Podman, python_image: str) -> str:
+    """The repository's Containerfile built on ``python_image``. pip in the build
+    reaches PyPI through this machine's TLS-intercepting proxy only with the host's
+    CA bundle, handed over as the optional ``ca`` build secret."""
+    secrets = {"ca": HOST_CA_BUNDLE} if HOST_CA_BUNDLE.is_file() else {}
+    repository = "localhost/alertreflex-test/alertreflex"
+    image = podman.build(
+        repository,
+        REPO,
+        REPO / "Containerfile",
+        build_args={"BASE": python_image},
+        secrets=secrets,
+        inputs=image_sources(),
+        # The OCI image format has no HEALTHCHECK: podman keeps it only in this one.
+        options=["--format", "docker"],
+    )
+    # Each change of the sources makes a new image: drop the older ones (not forced,
+    # so that an image a container still uses stays).
+    listed = podman.run("images", "--format", "{{.Repository}}:{{.Tag}}", repository)
+    for old in set(listed.stdout.split()) - {image}:
+        podman.run("rmi", old, check=False)
+    return image

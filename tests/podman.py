@@ -147,14 +147,27 @@ class Podman:
         build_args: dict[str, str] | None = None,
         secrets: dict[str, Path] | None = None,
         extra: Iterable[str | bytes | Path] = (),
+        inputs: Iterable[Path] | None = None,
+        options: Iterable[str] = (),
     ) -> str:
-        """Build ``context`` unless an image of the same inputs exists; return its tag."""
+        """Build ``context`` unless an image of the same inputs exists; return its tag.
+
+        ``inputs``: the files of the context the image is made of (paths relative to
+        it), when that is less than the whole context, e.g. a repository whose
+        .containerignore keeps .venv and the rest out. ``options``: more ``podman
+        build`` options."""
         file = containerfile or context / "Containerfile"
         args = sorted((build_args or {}).items())
-        tagged = f"{tag}:{digest(file, context, repr(args), *extra)}"
+        made_of: list[str | bytes | Path] = [context]
+        if inputs is not None:
+            made_of = [f"{p}\0".encode() + (context / p).read_bytes() for p in sorted(inputs)]
+        opts = list(options)
+        if opts:  # only then, so that the tags of images built without stay the same
+            made_of.append(repr(opts))
+        tagged = f"{tag}:{digest(file, *made_of, repr(args), *extra)}"
         if self.has_image(tagged):
             return tagged
-        cmd = ["build", "--quiet", "--tag", tagged, "--file", str(file)]
+        cmd = ["build", "--quiet", "--tag", tagged, "--file", str(file), *opts]
         for key, value in args:
             cmd += ["--build-arg", f"{key}={value}"]
         for name, path in (secrets or {}).items():

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
+
+from alertreflex.store import postgres_schema
+from alertreflex.store.postgres_schema import SCHEMA_VERSION as PG_VERSION
 from alertreflex.store.sqlite_schema import SCHEMA_VERSION as SQLITE_VERSION
 from tests.pg import fresh_schema
 
@@ -23,16 +27,19 @@ def test_migrate_creates_then_has_nothing_to_do_on_postgres(shared_storage: str)
     # The fixture migrated it already: --check says so, and again is a no-op.
     checked = migrate("--check", "--storage", shared_storage)
     assert checked.returncode == 0, checked.stderr
-    assert "schema version 4; this alertreflex needs version 4" in checked.stdout
+    assert (
+        f"schema version {PG_VERSION}; this alertreflex needs version {PG_VERSION}"
+        in checked.stdout
+    )
     again = migrate("--storage", shared_storage)
-    assert again.returncode == 0 and "schema version 4, nothing to do" in again.stdout
+    assert again.returncode == 0 and f"schema version {PG_VERSION}, nothing to do" in again.stdout
 
 
 async def test_check_reports_a_missing_schema_and_serve_refuses_it(tmp_path: Path) -> None:
     async with fresh_schema() as dsn:
         checked = migrate("--check", "--storage", dsn)
         assert checked.returncode == 1
-        assert "no schema yet; this alertreflex needs version 4" in checked.stdout
+        assert f"no schema yet; this alertreflex needs version {PG_VERSION}" in checked.stdout
         config = tmp_path / "c.yml"
         config.write_text("reflexes: []\n")
         served = subprocess.run(
@@ -54,7 +61,9 @@ async def test_check_reports_a_missing_schema_and_serve_refuses_it(tmp_path: Pat
         assert served.returncode == 2
         assert "run `alertreflex migrate --storage URL` first" in served.stderr
         done = migrate("--storage", dsn)
-        assert done.returncode == 0 and "no schema yet -> schema version 4" in done.stdout
+        assert (
+            done.returncode == 0 and f"no schema yet -> schema version {PG_VERSION}" in done.stdout
+        )
 
 
 def test_migrate_an_sqlite_file_and_hide_passwords(tmp_path: Path) -> None:
@@ -67,3 +76,32 @@ def test_migrate_an_sqlite_file_and_hide_passwords(tmp_path: Path) -> None:
     assert wrong.returncode == 2
     assert "s3cret" not in wrong.stderr and "bob:***@127.0.0.1:1" in wrong.stderr
     assert migrate("--storage", "mysql://x/y").returncode == 2
+
+
+async def test_a_version_4_postgres_schema_migrates_and_keeps_its_runs() -> None:
+    """A database of the first PostgreSQL schema (version 4) gets version 6's columns
+    and indexes from `alertreflex migrate`, with its rows intact."""
+    async with fresh_schema() as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(postgres_schema._CREATE)
+            await conn.execute("INSERT INTO meta VALUES ('schema_version', '4')")
+            await conn.execute(
+                "INSERT INTO notifications VALUES ('n1', 1.0, 'r', 'firing', 'g', 1, 1, 'x')"
+            )
+            await conn.execute(
+                "INSERT INTO runs (id, reflex, team, fingerprint, starts_at, trigger, state,"
+                " created_at, not_before, notification_id, context) VALUES"
+                " ('r1', 'x', 't', 'f', 's', 'firing', 'succeeded', 1.0, 1.0, 'n1', '{}')"
+            )
+        finally:
+            await conn.close()
+        done = migrate("--storage", dsn)
+        assert done.returncode == 0, done.stderr
+        assert f"schema version 4 -> schema version {PG_VERSION}" in done.stdout
+        conn = await asyncpg.connect(dsn)
+        try:
+            assert await conn.fetchval("SELECT pruned_at FROM runs WHERE id = 'r1'") is None
+            assert await conn.fetchval("SELECT repeats FROM notifications WHERE id = 'n1'") == 0
+        finally:
+            await conn.close()

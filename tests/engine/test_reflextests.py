@@ -483,8 +483,8 @@ tests:
     assert f.message == (
         "reflex 'threaddump-orange-bucket': steps[0] jvm_thread_dump: firing step 0 "
         '(jvm_thread_dump) has main_class = "^DemoService", expected "^Demo"; count = 2, '
-        "expected 3; no parameter nosuch (it has: count, headers, interval, jcmd, main_class, "
-        "pid, retries, timeout, url, verify_tls)"
+        "expected 3; no parameter nosuch (it has: container, count, headers, interval, jcmd, "
+        "main_class, pid, retries, timeout, url, verify_tls)"
     )
 
 

@@ -67,6 +67,9 @@ async def test_a_version_1_file_is_migrated_keeping_its_runs(tmp_path: Path) -> 
     conn = sqlite3.connect(path)
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     assert version == (str(SCHEMA_VERSION),)
+    # Version 6 switched it to incremental auto_vacuum (one VACUUM at the migration).
+    assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+    assert conn.execute("SELECT pruned_at FROM runs WHERE id = 'old1'").fetchone() == (None,)
     conn.close()
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from alertreflex.web.hosts import LogBudget
+from alertreflex.lograte import LogBudget
 from tests.conftest import ServerProcess, run_cli
 from tests.payloads import alert, notification
 from tests.web.test_access import OPERATOR, VIEWER, WEBHOOK_TOKEN, auth_config

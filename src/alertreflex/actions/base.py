@@ -15,11 +15,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import InitVar, dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from alertreflex.core.models import Trigger
+
+if TYPE_CHECKING:
+    # Only a type here: the exec worker imports this module and needs none of config.
+    from alertreflex.config.containers import ContainerAccess
 
 ENTRY_POINT_GROUP = "alertreflex.actions"
 
@@ -99,6 +103,10 @@ class ActionContext:
     artifact_limit: int = 16 * 1024 * 1024
     # The memo this step stored in an interrupted attempt of this run, or None.
     memo: Memo | None = None
+    # settings.containers of the run's config, for steps with a container target; None
+    # outside a server (then the defaults apply). Not sent to the exec worker, which
+    # runs host steps only (``in_process``).
+    containers: ContainerAccess | None = field(default=None, metadata={"in_process": True})
     # Given by the runner for reversible steps. Not a field: the context of a step
     # handed to another process (the exec worker) stays plain data.
     store_memo: InitVar[StoreMemo | None] = None

@@ -25,6 +25,10 @@ This is built on ``loop.subprocess_exec`` with a small protocol rather than
 ``asyncio.create_subprocess_exec``: on Python 3.11, ``Process.wait()`` only returns
 once every pipe is closed, so with streams there is no way to learn that the main
 process has exited while a grandchild still holds stdout.
+
+With ``container``, the program runs in that container through the engine's API
+instead (:mod:`alertreflex.targets.container`), from the server process: that is I/O
+on a socket, not a spawn, so it does not go through the helper process.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import re
 import shlex
 import signal
 import subprocess
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import orjson
 from pydantic import Field, field_validator
@@ -48,6 +52,11 @@ from alertreflex.actions.base import Action, ActionContext, ActionParams, StepOu
 from alertreflex.actions.exec_worker import ExecWorkerClient
 from alertreflex.core.durations import format_duration
 from alertreflex.core.types import Duration
+from alertreflex.targets.base import Program, TargetError
+from alertreflex.targets.params import CONTAINER_DESCRIPTION, ContainerRef, ContainerSelector
+
+if TYPE_CHECKING:
+    from alertreflex.targets.engines import EnginePool
 
 # Copied from the server's environment when set; nothing else of it leaks to commands.
 BASE_ENV_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER")
@@ -56,6 +65,10 @@ RESERVED_ENV_PREFIX = "ALERTREFLEX_"
 MAX_ENV_STRING = 128 * 1024
 
 _NOT_ENV_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]")
+NO_STDIN_OVER_TLS = (
+    "not sent: the engine is reached over TLS, which cannot end a program's input "
+    "(read the ALERT_* variables)"
+)
 
 
 def env_name(name: str) -> str:
@@ -89,7 +102,7 @@ class ExecParams(ActionParams):
             "Extra environment variables, set after (and so overriding) the ALERT_* "
             "variables. Names starting with ALERTREFLEX_ are reserved. The command does "
             "not inherit the server's environment, only PATH, HOME, LANG, LC_ALL, TZ "
-            "and USER."
+            "and USER (in a container: none of it, the container's own applies)."
         ),
     )
     amx_env: bool = Field(
@@ -105,12 +118,18 @@ class ExecParams(ActionParams):
     )
     cwd: str | None = Field(
         default=None,
-        description="Working directory of the command; by default the server's own.",
+        description="Working directory of the command; by default the server's own (in a "
+        "container: a directory in it, by default its image's WORKDIR).",
     )
     success_exit_codes: list[int] = Field(
         default=[0],
         min_length=1,
         description="Exit codes that count as success.",
+    )
+    container: ContainerRef | None = Field(
+        default=None,
+        description=CONTAINER_DESCRIPTION,
+        examples=["{{ alert.labels.container }}", {"labels": {"app": "orders"}}],
     )
 
     @field_validator("command")
@@ -206,26 +225,36 @@ class ExecAction(Action[ExecParams]):
         # In the server, steps run in a helper process (see exec_worker); used on its
         # own (tests, the worker itself), ExecAction spawns in this process.
         self._worker = ExecWorkerClient()
+        _engines().start()
 
     async def close(self) -> None:
         if self._worker is not None:
             await self._worker.close()
+        await _engines().stop()
 
     def describe(self, params: ExecParams) -> str:
         text = f"exec {shlex.join(params.command)}"
         if params.cwd:
             text += f" (in {params.cwd})"
+        if params.container is not None:
+            text += f" in container {_shown(params.container)}"
         return text
 
-    def build_env(self, params: ExecParams, ctx: ActionContext) -> tuple[dict[str, str], list[str]]:
+    def build_env(
+        self, params: ExecParams, ctx: ActionContext, *, inherit: bool = True
+    ) -> tuple[dict[str, str], list[str]]:
         """The command's environment, and the names left out because they cannot be passed.
 
-        A variable is left out when it contains a NUL byte or is longer than the
-        kernel accepts for one environment string (128 KiB).
+        ``inherit``: start from the server's PATH, HOME, LANG, LC_ALL, TZ and USER (on
+        the host; a container has its own). A variable is left out when it contains a
+        NUL byte or is longer than the kernel accepts for one environment string
+        (128 KiB).
         """
-        candidates: dict[str, str] = {
-            name: os.environ[name] for name in BASE_ENV_VARS if name in os.environ
-        }
+        candidates: dict[str, str] = (
+            {name: os.environ[name] for name in BASE_ENV_VARS if name in os.environ}
+            if inherit
+            else {}
+        )
         alert = ctx.alert
         candidates["ALERT_STATUS"] = _text(alert.get("status"))
         candidates["ALERT_FINGERPRINT"] = _text(alert.get("fingerprint"))
@@ -273,14 +302,12 @@ class ExecAction(Action[ExecParams]):
             return json.dumps(document, default=str, skipkeys=True).encode()
 
     async def execute(self, params: ExecParams, ctx: ActionContext) -> StepResult:
+        if params.container is not None:
+            return await self._in_container(params, params.container, ctx)
         if self._worker is not None:
             return await self._worker.execute(params.model_dump(mode="json"), ctx)
-        for index, arg in enumerate(params.command):
-            if "\0" in arg:
-                return StepResult(
-                    StepOutcome.FAILED,
-                    f"command[{index}] contains a NUL byte, which cannot be passed to a program",
-                )
+        if (refused := _nul_in_command(params.command)) is not None:
+            return refused
         env, env_dropped = self.build_env(params, ctx)
         details: dict[str, Any] = {}
         if env_dropped:
@@ -361,6 +388,55 @@ class ExecAction(Action[ExecParams]):
         )
         return StepResult(outcome, _exit_summary(returncode), returncode, output, details)
 
+    async def _in_container(
+        self, params: ExecParams, ref: str | ContainerSelector, ctx: ActionContext
+    ) -> StepResult:
+        """The same step, run in a container through the engine (see the module's doc)."""
+        # Imported here: the exec worker, which only ever runs host steps, need not load
+        # the engine client (aiohttp, aiodocker).
+        from alertreflex.config.containers import default_access
+        from alertreflex.targets.container import open_container
+
+        if (refused := _nul_in_command(params.command)) is not None:
+            return refused
+        env, env_dropped = self.build_env(params, ctx, inherit=False)
+        details: dict[str, Any] = {"env_dropped": env_dropped} if env_dropped else {}
+        stdout = CappedBuffer(ctx.output_limit)
+        stderr = CappedBuffer(ctx.output_limit)
+        try:
+            target = await open_container(ctx.containers or default_access(), ref, ctx.team)
+            details.update(target.details())
+            stdin = self.stdin_payload(ctx) if target.accepts_stdin else None
+            if stdin is None:
+                details["stdin"] = NO_STDIN_OVER_TLS
+            program = Program(params.command, params.timeout, env, stdin, params.cwd)
+            done = await target.run(program, stdout.feed, stderr.feed)
+        except TargetError as exc:
+            return StepResult(StepOutcome.FAILED, str(exc), details=details)
+        details["stderr"] = stderr.text()
+        output = stdout.text()
+        if done.timed_out:
+            summary = f"timed out after {format_duration(params.timeout)}"
+            if done.note:
+                summary += f"; {done.note}"
+            if done.killed_from:
+                details["killed_from"] = done.killed_from
+            return StepResult(StepOutcome.TIMED_OUT, summary, done.exit_code, output, details)
+        if done.exit_code is None:
+            return StepResult(
+                StepOutcome.FAILED,
+                f"ended, but the engine did not report an exit code; {done.note}".rstrip("; "),
+                None,
+                output,
+                details,
+            )
+        outcome = (
+            StepOutcome.SUCCEEDED
+            if done.exit_code in params.success_exit_codes
+            else StepOutcome.FAILED
+        )
+        return StepResult(outcome, f"exit {done.exit_code}", done.exit_code, output, details)
+
     @staticmethod
     def _feed_stdin(transport: asyncio.SubprocessTransport, payload: bytes) -> None:
         # The pipe transport buffers what the pipe cannot take yet and writes it as the
@@ -373,6 +449,26 @@ class ExecAction(Action[ExecParams]):
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             stdin.write(payload)
             stdin.write_eof()
+
+
+def _nul_in_command(command: list[str]) -> StepResult | None:
+    for index, arg in enumerate(command):
+        if "\0" in arg:
+            return StepResult(
+                StepOutcome.FAILED,
+                f"command[{index}] contains a NUL byte, which cannot be passed to a program",
+            )
+    return None
+
+
+def _shown(ref: str | ContainerSelector) -> str:
+    return ref if isinstance(ref, str) else f"with labels {ref.describe()}"
+
+
+def _engines() -> EnginePool:
+    from alertreflex.targets.engines import SHARED  # see _in_container
+
+    return SHARED
 
 
 def _fits_environment(name: str, value: str) -> bool:

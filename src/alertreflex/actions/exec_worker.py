@@ -59,7 +59,10 @@ def _result_of(doc: dict[str, Any]) -> StepResult:
     )
 
 
-_CTX_FIELDS = tuple(f.name for f in dataclasses.fields(ActionContext))
+# What of a step's context the helper needs: plain data, as JSON.
+_CTX_FIELDS = tuple(
+    f.name for f in dataclasses.fields(ActionContext) if not f.metadata.get("in_process")
+)
 
 
 class ExecWorkerClient:

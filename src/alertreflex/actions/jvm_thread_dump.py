@@ -9,17 +9,20 @@ is an artifact ``threaddump-N.txt``.
 
 jcmd attaches only to JVMs of the same user (root aside): run alertreflex as the
 service's user, or use the HTTP form.
+
+With ``container``, jcmd runs inside that container (through the engine, see
+:mod:`alertreflex.targets.container`), where the JVM is usually pid 1: ``pid`` and
+``main_class`` are then read in the container, and with neither the one JVM that
+``jcmd -l`` lists there is dumped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
-import signal
 import time
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -33,21 +36,30 @@ from alertreflex.actions.base import (
     StepResult,
 )
 from alertreflex.actions.http import HttpAction, HttpParams
+from alertreflex.config.containers import default_access
 from alertreflex.core.types import Duration
+from alertreflex.targets.base import Program, ProgramNotFound, Target, TargetError
+from alertreflex.targets.container import open_container
+from alertreflex.targets.engines import SHARED
+from alertreflex.targets.host import HostTarget
+from alertreflex.targets.params import CONTAINER_DESCRIPTION, ContainerRef
 
 TEXT = "text/plain; charset=utf-8"
 
 
 class JvmThreadDumpParams(ActionParams):
-    """Parameters of a ``jvm_thread_dump`` step: exactly one of pid, main_class, url."""
+    """Parameters of a ``jvm_thread_dump`` step: exactly one of pid, main_class, url
+    (with container: pid, main_class or neither)."""
 
     pid: int | str | None = Field(
         default=None,
-        description="The JVM's process id (a template such as '{{ alert.labels.pid }}').",
+        description="The JVM's process id (a template such as '{{ alert.labels.pid }}'); "
+        "with container, its pid inside the container (often 1).",
     )
     main_class: str | None = Field(
         default=None,
-        description="A regular expression searched in the lines of `jcmd -l`; one JVM must match.",
+        description="A regular expression searched in the lines of `jcmd -l` (with "
+        "container: run in the container); one JVM must match.",
         examples=["com\\.example\\.OrderService"],
     )
     url: str | None = Field(
@@ -69,7 +81,18 @@ class JvmThreadDumpParams(ActionParams):
         validate_default=True,
         description="Time limit of each dump (of each attempt, for the url form).",
     )
-    jcmd: str = Field(default="jcmd", min_length=1, description="The jcmd program to use.")
+    jcmd: str = Field(
+        default="jcmd",
+        min_length=1,
+        description="The jcmd program to use (with container: in the container's file "
+        "system and PATH).",
+    )
+    container: ContainerRef | None = Field(
+        default=None,
+        description=CONTAINER_DESCRIPTION
+        + " Without pid or main_class, the one JVM that `jcmd -l` lists there is dumped.",
+        examples=["{{ alert.labels.container }}", {"labels": {"app": "orders"}}],
+    )
 
     @field_validator("pid")
     @classmethod
@@ -95,7 +118,14 @@ class JvmThreadDumpParams(ActionParams):
     @model_validator(mode="after")
     def _one_target(self) -> JvmThreadDumpParams:
         given = [k for k in ("pid", "main_class", "url") if getattr(self, k) is not None]
-        if len(given) != 1:
+        if self.container is not None:
+            if self.url is not None:
+                raise ValueError("url cannot be combined with container: the url form asks HTTP")
+            if len(given) > 1:
+                raise ValueError(
+                    f"with container, give pid or main_class, or neither (got {', '.join(given)})"
+                )
+        elif len(given) != 1:
             raise ValueError(
                 "needs exactly one target: 'pid', 'main_class' or 'url'"
                 + (f" (got {', '.join(given)})" if given else "")
@@ -111,19 +141,43 @@ class JvmThreadDumpAction(Action[JvmThreadDumpParams]):
         self._http = HttpAction()  # the url form's requests, retries and TLS
 
     def describe(self, params: JvmThreadDumpParams) -> str:
-        target = params.url or (f"pid {params.pid}" if params.pid else f"/{params.main_class}/")
+        target = params.url or (
+            f"pid {params.pid}"
+            if params.pid
+            else f"/{params.main_class}/"
+            if params.main_class
+            else "the JVM"
+        )
+        if isinstance(params.container, str):
+            target += f" in container {params.container}"
+        elif params.container is not None:
+            target += f" in the container with labels {params.container.describe()}"
         return f"jvm_thread_dump {target} x{params.count}"
+
+    async def start(self) -> None:
+        SHARED.start()
 
     async def close(self) -> None:
         await self._http.close()
+        await SHARED.stop()
 
     async def execute(self, params: JvmThreadDumpParams, ctx: ActionContext) -> StepResult:
         target = params.url
+        where: Target = HostTarget()
+        details: dict[str, Any] = {}
         if target is None:
-            pid = await self._resolve_pid(params, ctx)
+            if params.container is not None:
+                try:
+                    access = ctx.containers or default_access()
+                    where = await open_container(access, params.container, ctx.team)
+                except TargetError as exc:
+                    return StepResult(StepOutcome.FAILED, str(exc))
+                details.update(where.details())
+            pid = await self._resolve_pid(params, where, ctx)
             if isinstance(pid, StepResult):
+                pid.details.update(details)
                 return pid
-            target = f"pid {pid}"
+            target = " in ".join(filter(None, [f"pid {pid}", where.describe()]))
         artifacts: list[ArtifactData] = []
         started = time.monotonic()
         for n in range(1, params.count + 1):
@@ -135,10 +189,11 @@ class JvmThreadDumpAction(Action[JvmThreadDumpParams]):
             if params.url is not None:
                 dump = await self._http_dump(params, ctx)
             else:
-                dump = await self._jcmd(params, [str(pid), "Thread.print", "-l"], ctx)
+                dump = await self._jcmd(params, where, [str(pid), "Thread.print", "-l"], ctx)
             if isinstance(dump, StepResult):
                 dump.summary = f"thread dump {n} of {params.count} of {target}: {dump.summary}"
                 dump.artifacts = artifacts  # keep the dumps already taken
+                dump.details.update(details)
                 return dump
             data, dropped = dump
             artifacts.append(ArtifactData(f"threaddump-{n}.txt", TEXT, data, dropped))
@@ -148,24 +203,24 @@ class JvmThreadDumpAction(Action[JvmThreadDumpParams]):
             StepOutcome.SUCCEEDED,
             f"{params.count} thread dump{'s' if params.count > 1 else ''} of {target}"
             f"{spacing} ({total / 1024:.0f} KiB)",
-            details={"target": target, "count": params.count},
+            details={**details, "target": target, "count": params.count},
             artifacts=artifacts,
         )
 
     async def _resolve_pid(
-        self, params: JvmThreadDumpParams, ctx: ActionContext
+        self, params: JvmThreadDumpParams, where: Target, ctx: ActionContext
     ) -> int | StepResult:
         if params.pid is not None:
             if isinstance(params.pid, str):
                 return StepResult(StepOutcome.FAILED, f"pid must be a number, got {params.pid!r}")
             return params.pid
-        assert params.main_class is not None  # by _one_target
-        listing = await self._jcmd(params, ["-l"], ctx)
+        listed_in = " in ".join(filter(None, [f"`{params.jcmd} -l`", where.describe()]))
+        listing = await self._jcmd(params, where, ["-l"], ctx)
         if isinstance(listing, StepResult):
-            listing.summary = f"cannot list JVMs with `{params.jcmd} -l`: {listing.summary}"
+            listing.summary = f"cannot list JVMs with {listed_in}: {listing.summary}"
             return listing
-        pattern = re.compile(params.main_class)
-        own = os.getpid()
+        pattern = re.compile(params.main_class or "")
+        own = os.getpid() if isinstance(where, HostTarget) else None
         matches = []
         for line in listing[0].decode(errors="replace").splitlines():
             pid_text, _, rest = line.strip().partition(" ")
@@ -175,57 +230,43 @@ class JvmThreadDumpAction(Action[JvmThreadDumpParams]):
                 matches.append((int(pid_text), rest))
         if len(matches) != 1:
             found = "; ".join(f"{p} {r}" for p, r in matches) or "none"
-            return StepResult(
-                StepOutcome.FAILED,
-                f"main_class {params.main_class!r} must match exactly one JVM in "
-                f"`jcmd -l`, matched {len(matches)}: {found}",
+            wanted = (
+                f"main_class {params.main_class!r} must match exactly one JVM in {listed_in}"
+                if params.main_class is not None
+                else f"without pid or main_class, {listed_in} must list exactly one JVM"
             )
+            return StepResult(StepOutcome.FAILED, f"{wanted}, matched {len(matches)}: {found}")
         return matches[0][0]
 
     async def _jcmd(
-        self, params: JvmThreadDumpParams, args: list[str], ctx: ActionContext
+        self, params: JvmThreadDumpParams, where: Target, args: list[str], ctx: ActionContext
     ) -> tuple[bytes, int] | StepResult:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                params.jcmd,
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,  # a timeout kills jcmd and anything it started
-            )
-        except OSError as exc:
-            return StepResult(StepOutcome.FAILED, f"cannot run {params.jcmd}: {exc.strerror}")
-        assert proc.stdout is not None
-        assert proc.stderr is not None
         out = CappedBuffer(ctx.artifact_limit)
         err = CappedBuffer(ctx.output_limit)
-
-        async def pump(stream: asyncio.StreamReader, buf: CappedBuffer) -> None:
-            while chunk := await stream.read(65536):
-                buf.feed(chunk)
-
+        command = f"`{params.jcmd} {' '.join(args)}`"
         try:
-            async with asyncio.timeout(params.timeout):
-                await asyncio.gather(pump(proc.stdout, out), pump(proc.stderr, err))
-                code = await proc.wait()
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+            done = await where.run(
+                Program([params.jcmd, *args], params.timeout), out.feed, err.feed
+            )
+        except ProgramNotFound as exc:
+            return StepResult(StepOutcome.FAILED, f"{exc} (jcmd comes with a JDK, not a JRE)")
+        except TargetError as exc:
+            return StepResult(StepOutcome.FAILED, str(exc))
+        if done.timed_out:
+            note = f"; {done.note}" if done.note else ""
             return StepResult(
                 StepOutcome.TIMED_OUT,
-                f"`{params.jcmd} {' '.join(args)}` timed out after {params.timeout:g}s",
+                f"{command} timed out after {params.timeout:g}s{note}",
                 output=err.text(),
             )
         data = out.data()
+        code = done.exit_code
         if code != 0:
             # jcmd reports attach failures on stdout, with exit code 1.
             text = (err.text() + cap_bytes(data, 2048)).strip()
             return StepResult(
                 StepOutcome.FAILED,
-                f"`{params.jcmd} {' '.join(args)}` exited with {code}: "
-                + (text.splitlines()[-1] if text else ""),
+                f"{command} exited with {code}: " + (text.splitlines()[-1] if text else ""),
                 exit_code=code,
                 output=text,
             )

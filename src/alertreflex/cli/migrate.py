@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -27,9 +28,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--storage",
-        default=DEFAULT_STORAGE,
+        # As serve reads it: one variable configures both in a container.
+        default=os.environ.get("ALERTREFLEX_STORAGE") or DEFAULT_STORAGE,
         metavar="URL",
-        help=f"sqlite:///PATH or postgresql://USER@HOST/DB (default {DEFAULT_STORAGE})",
+        help="sqlite:///PATH or postgresql://USER@HOST/DB (default $ALERTREFLEX_STORAGE, "
+        f"else {DEFAULT_STORAGE})",
     )
     p.add_argument(
         "--check",

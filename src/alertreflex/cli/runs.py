@@ -75,8 +75,14 @@ def show(r: dict[str, Any], base: str = "") -> str:
         f"{r['state']}{' - ' + r['reason'] if r['reason'] else ''}",
         f"  created {_ts(r['created_at'])}, started {_ts(r['started_at'])}, "
         f"finished {_ts(r['finished_at'])}, attempts {r['attempts']}",
-        f"  alert {json.dumps(r['alert']['labels'])} starts_at {r['starts_at']}",
     ]
+    if r.get("alert"):
+        lines.append(f"  alert {json.dumps(r['alert']['labels'])} starts_at {r['starts_at']}")
+    if r.get("pruned_at"):
+        lines.append(
+            f"  history removed by retention at {_ts(r['pruned_at'])}: the alert, steps and "
+            "output are gone; the run is kept so that its episode does not run again"
+        )
     if r.get("state") == "awaiting_approval":
         lines.append(
             f"  awaiting approval until {_ts(r.get('expires_at'))}: these steps would run "

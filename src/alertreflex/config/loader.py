@@ -19,6 +19,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from alertreflex.config.containers import (
+    ContainerAccess,
+    LoadedTls,
+    container_access,
+    load_tls,
+)
 from alertreflex.config.schema import (
     STEP_KEYS,
     ConfigFile,
@@ -28,6 +34,7 @@ from alertreflex.config.schema import (
 )
 from alertreflex.config.users import ApiUser, read_users
 from alertreflex.config.yamlfile import LocatedDocument, YamlError, load_yaml
+from alertreflex.core.container_policy import selector_problems
 from alertreflex.core.index import ReflexIndex
 from alertreflex.core.matchers import Matcher, MatcherError, MatchOp, parse_matcher, parse_matchers
 from alertreflex.core.models import Trigger
@@ -135,10 +142,13 @@ class Config:
     webhook_credentials: tuple[str, str] | None = None  # ("bearer", token) or ("basic", user:pw)
     users: dict[str, ApiUser] | None = None  # settings.auth, read; None: no auth configured
     warnings: list[Problem] = field(default_factory=list)  # Problem.warning is set
+    container_tls: LoadedTls | None = None  # settings.containers.tls, read
     index: ReflexIndex[Reflex] = field(init=False)
+    containers: ContainerAccess = field(init=False)
 
     def __post_init__(self) -> None:
         self.index = ReflexIndex(self.reflexes.values(), self.settings.ownership_label)
+        self.containers = container_access(self.settings, self.container_tls)
 
 
 def config_files(path: str | os.PathLike[str]) -> list[FsPath]:
@@ -371,7 +381,7 @@ class _Loader:
                 self._matchers(name, doc, at, raw.get("match"), str(raw.get("team", "")))
                 for key in ("on_firing", "on_resolved"):
                     for j, step in enumerate(_list_of_dicts(raw.get(key))):
-                        self._step(name, doc, (*at, key, j), step)
+                        self._step(name, doc, (*at, key, j), step, str(raw.get("team", "")))
                 continue
             reflex = self._reflex(name, doc, at, rc)
             if reflex is None:
@@ -393,7 +403,7 @@ class _Loader:
             key: tuple(
                 s
                 for i, raw in enumerate(getattr(rc, key))
-                if (s := self._step(file, doc, (*at, key, i), raw)) is not None
+                if (s := self._step(file, doc, (*at, key, i), raw, rc.team)) is not None
             )
             for key in ("on_firing", "on_resolved")
         }
@@ -456,7 +466,9 @@ class _Loader:
                 )
         return out
 
-    def _step(self, file: str, doc: LocatedDocument, at: Path, raw: dict[str, Any]) -> Step | None:
+    def _step(
+        self, file: str, doc: LocatedDocument, at: Path, raw: dict[str, Any], team: str
+    ) -> Step | None:
         kinds = [k for k in raw if k not in STEP_KEYS]
         if len(kinds) != 1:
             known = ", ".join(sorted(self.action_params))
@@ -489,6 +501,8 @@ class _Loader:
         except TemplateError as exc:
             self._problem(file, doc, (*at, kind, *exc.path), exc.reason)
             return None
+        if not self._container_selector(file, doc, (*at, kind), params, team):
+            return None
         for where, message in url_warnings(params, (*at, kind)):
             self.warnings.append(
                 Problem(file, doc.line_of(where), format_path(where), message, warning=True)
@@ -507,6 +521,25 @@ class _Loader:
             continue_on_error=cont,
             reversible=bool(getattr(model, "reversible", False)),
         )
+
+    def _container_selector(
+        self, file: str, doc: LocatedDocument, at: Path, params: dict[str, Any], team: str
+    ) -> bool:
+        """Refuse a ``container: {labels: ...}`` target (of any action type) that can
+        never select a container this reflex may act on; False if there was a problem."""
+        target = params.get("container")
+        if not isinstance(target, dict) or not isinstance(target.get("labels"), dict):
+            return True
+        access = container_access(self.settings or Settings())
+        found = selector_problems(
+            target["labels"],
+            team=team,
+            ownership_label=access.ownership_label,
+            match=access.match,
+        )
+        for key, message in found:
+            self._problem(file, doc, (*at, "container", "labels", key), message)
+        return not found
 
     def read_secrets(self, cfg: Config) -> None:
         where = self.settings_file or (cfg.files[0] if cfg.files else "config")
@@ -539,6 +572,14 @@ class _Loader:
             )
             if pw is not None:
                 cfg.webhook_credentials = ("basic", f"{auth.basic_auth.username}:{pw}")
+        if cfg.settings.containers.tls is not None:
+            cfg.container_tls = load_tls(
+                cfg.settings.containers.tls,
+                ("settings", "containers", "tls"),
+                lambda path, filename: self._read_bytes(where, path, filename),
+                lambda path, message: self._secret_problem(where, path, message),
+            )
+            cfg.containers = container_access(cfg.settings, cfg.container_tls)
         if cfg.settings.auth is not None:
             # users.py names its settings as text (settings.auth.users[0].token_file).
             cfg.users = read_users(
@@ -551,6 +592,13 @@ class _Loader:
         # The settings were parsed from settings_doc, so every path into them has a line.
         line = self.settings_doc.line_of(path) if self.settings_doc is not None else 0
         self.problems.append(Problem(where, line, format_path(path), message))
+
+    def _read_bytes(self, where: str, path: Path, filename: str) -> bytes | None:
+        try:
+            return FsPath(filename).read_bytes()
+        except OSError as exc:
+            self._secret_problem(where, path, f"cannot read {filename}: {exc.strerror}")
+            return None
 
     def _read_file(self, where: str, path: Path, filename: str) -> str | None:
         try:

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from alertreflex.core.container_policy import parse_label_matcher
+from alertreflex.core.matchers import MatcherError
 from alertreflex.core.timeintervals import NamedTimeInterval
 from alertreflex.core.types import Duration
 
@@ -268,6 +270,96 @@ class WebSettings(_Strict):
     )
 
 
+ENGINE_URL_SCHEMES = ("unix://", "tcp://", "http://", "https://")
+
+
+def _engine_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(ENGINE_URL_SCHEMES):
+        raise ValueError(
+            f"{value!r} is not an engine address: expected unix:///path/to/socket, "
+            "tcp://host:port, http://host:port or https://host:port"
+        )
+    return value
+
+
+def _container_matcher(value: str) -> str:
+    try:
+        parse_label_matcher(value)
+    except MatcherError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class ContainersTls(_Strict):
+    """TLS to a remote engine (Docker's ``--tlsverify``): the files are read at start
+    and at each reload, like secrets."""
+
+    ca_file: str | None = Field(
+        default=None,
+        description="CA certificates (PEM) that signed the engine's certificate (Docker's "
+        "ca.pem); default: the system's CAs.",
+    )
+    cert_file: str | None = Field(
+        default=None, description="alertreflex's client certificate (PEM, Docker's cert.pem)."
+    )
+    key_file: str | None = Field(
+        default=None,
+        description="The client certificate's private key (PEM, Docker's key.pem); readable "
+        "by alertreflex only: it opens the engine, which is root on its host.",
+    )
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> ContainersTls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class ContainersSettings(_Strict):
+    """The container engine that steps with a ``container`` target act through (the
+    Docker Engine API, served by Docker and by Podman), and which containers they may
+    touch."""
+
+    url: Annotated[str | None, AfterValidator(_engine_url)] = Field(
+        default=None,
+        description="The engine's API: unix:///var/run/docker.sock (Docker), "
+        "unix:///run/podman/podman.sock (Podman), tcp://host:2376 or https://host:2376 "
+        "(remote, with tls). Default: $DOCKER_HOST when set, else "
+        "unix:///var/run/docker.sock.",
+    )
+    tls: ContainersTls | None = Field(
+        default=None,
+        description="Client certificates for a remote engine; with tls, tcp:// means https://.",
+    )
+    match: list[Annotated[str, AfterValidator(_container_matcher)]] = Field(
+        default_factory=list,
+        description="Alertmanager matchers that a container's labels must all satisfy for "
+        "any reflex to act on it (label keys may contain . - /, as in "
+        'com.docker.compose.project="shop"). Empty: any container of the reflex\'s team.',
+    )
+    ownership_label: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The container label naming the owning team: a reflex acts only on "
+        "containers where it equals the reflex's team. Default: settings.ownership_label.",
+    )
+    api_timeout: Annotated[Duration, Field(gt=0)] = Field(
+        default=10.0,
+        description="Time limit of each engine API call (finding, inspecting, starting); "
+        "the command itself is bounded by its step's timeout.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_needs_tcp(self) -> ContainersSettings:
+        if (
+            self.tls is not None
+            and self.url is not None
+            and not self.url.startswith(("tcp://", "https://"))
+        ):
+            raise ValueError(f"tls needs a tcp:// or https:// url, not {self.url!r}")
+        return self
+
+
 class Settings(_Strict):
     ownership_label: str = Field(
         default="team", description="Alert label that names the owning team."
@@ -299,8 +391,10 @@ class Settings(_Strict):
     retention: Duration = Field(
         default=30 * 86400.0,
         ge=0,
-        description="How long finished runs (with their artifacts), notifications and "
-        "resolved episodes are kept; 0 keeps them forever. Pruned hourly, in small batches.",
+        description="How long history is kept: notification bodies, and each finished "
+        "run's context, steps and artifacts. What stops an episode from running twice is "
+        "kept while it fires and at least an hour after it resolved. 0 keeps everything. "
+        "Pruned every minute, in small batches.",
     )
     replica_lease: Annotated[Duration, Field(ge=1, le=3600)] = Field(
         default=30.0,
@@ -334,6 +428,11 @@ class Settings(_Strict):
     web: WebSettings = Field(
         default_factory=WebSettings,
         description="The HTTP server: accepted host names, timeouts and connections.",
+    )
+    containers: ContainersSettings = Field(
+        default_factory=ContainersSettings,
+        description="The container engine for steps with a container target, and which "
+        "containers reflexes may act on.",
     )
 
 

@@ -20,6 +20,7 @@ from alertreflex.engine.controls import Controls
 from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_ingest, plan_restore
+from alertreflex.engine.repeats import Repeats
 from alertreflex.engine.runner import Runner
 from alertreflex.engine.storehealth import StoreHealth
 from alertreflex.store.base import (
@@ -42,11 +43,21 @@ RESTORE_AT_SHUTDOWN_TIMEOUT = 15.0
 # every TAKE_OVER_EVERY-th time also for their approvals and orphaned runs.
 SHARE_INTERVAL = 1.0
 TAKE_OVER_EVERY = 2
-# Pruning after settings.retention: first a minute after start, then hourly, in
-# batches of PRUNE_BATCH rows with a pause between them for other writers.
-PRUNE_FIRST = 60.0
-PRUNE_EVERY = 3600.0
+# Pruning after settings.retention: every PRUNE_EVERY (sooner for a retention
+# shorter than twice that), in batches of PRUNE_BATCH rows with a pause between them
+# for other writers; often enough that each pass is a few short batches, so the store
+# levels off at retention x rate instead of growing for an hour between passes.
+PRUNE_EVERY = 60.0
 PRUNE_BATCH = 500
+# A resolved episode's facts (it ran, it resolved) are kept at least this long after
+# it resolved, however short the retention: Alertmanager (a retry, an HA peer, or
+# Prometheus re-sending the resolved alert to it for 15 minutes) may still send its
+# resolved notification again, which must find the episode already handled.
+FORGET_RESOLVED_AFTER = 3600.0
+# Free pages given back to the file system after each pass (SQLite; 4 KiB each).
+RECLAIM_PAGES = 4096
+# Identical repeats are counted in memory and added to their notification this often.
+COUNT_REPEATS_EVERY = 5.0
 
 
 class Refused(Exception):
@@ -74,6 +85,12 @@ class Engine:
         self._last_firing_start: dict[str, float] = {}
         self._sharing: asyncio.Task[None] | None = None
         self._pruning: asyncio.Task[None] | None = None
+        self._counting: asyncio.Task[None] | None = None
+        # Bodies stored here, whose byte-identical repeats need no ingest.
+        self.repeats = Repeats()
+        # Queue room promised to notifications being written: those written together
+        # in one batch must not all count the same free room.
+        self._reserved = 0
         # A replica reloads when another one was told to (its files may have changed
         # too): the latest reload signal seen, and the ones this replica sent.
         self.on_peer_reload: Callable[[], Awaitable[object]] | None = None
@@ -126,6 +143,25 @@ class Engine:
         """Runs accepted and not finished: what max_queued_runs bounds."""
         return self.dispatcher.waiting + self.dispatcher.running
 
+    @property
+    def queue_full(self) -> bool:
+        """No room for one more run: a notification that is not a known repeat is
+        refused before it is even parsed."""
+        return self.unfinished + self._reserved >= self._config.settings.max_queued_runs
+
+    def repeat(self, digest: str) -> bool:
+        """Whether the body with this digest repeats one stored here; if so it is
+        counted as received, and nothing else needs doing."""
+        stored = self.repeats.repeat(digest, time.time())
+        if stored is None:
+            return False
+        self.metrics.duplicates.inc()
+        if stored.firing:
+            self._alerts_firing.inc(stored.firing)
+        if stored.resolved:
+            self._alerts_resolved.inc(stored.resolved)
+        return True
+
     async def start(self) -> None:
         """Resume unfinished runs from the store, then start the worker pool."""
         for action in self.actions.values():
@@ -142,6 +178,7 @@ class Engine:
         await self.approvals.start()
         self.dispatcher.start()
         self._pruning = asyncio.create_task(self._prune_loop(), name="prune")
+        self._counting = asyncio.create_task(self._count_loop(), name="count-repeats")
         if self.store.shared:
             self._reload_seen = (await self.store.signals()).get("reload")
             self.store.renew_leases_of(self.dispatcher.held)
@@ -165,13 +202,15 @@ class Engine:
             await self.on_peer_reload()
 
     async def prune(self, now: float) -> Pruned:
-        """Delete what is older than settings.retention, batch by batch."""
+        """Remove history older than settings.retention, and the facts of episodes
+        that resolved long enough ago, batch by batch (see Store.prune)."""
         total = Pruned()
         retention = self._config.settings.retention
         if retention <= 0:
             return total
+        forget_before = now - max(retention, FORGET_RESOLVED_AFTER)
         while True:
-            batch = await self.store.prune(now - retention, PRUNE_BATCH)
+            batch = await self.store.prune(now - retention, forget_before, PRUNE_BATCH, now)
             total.runs += batch.runs
             total.notifications += batch.notifications
             total.episodes += batch.episodes
@@ -181,24 +220,29 @@ class Engine:
                 break
             await asyncio.sleep(0.05)  # short transactions, with room between them
         if total.total:
+            reclaimed = await self.store.reclaim(RECLAIM_PAGES)
             log.info(
                 "pruned",
                 runs=total.runs,
                 notifications=total.notifications,
                 episodes=total.episodes,
                 older_than=format_duration(retention),
+                pages_reclaimed=reclaimed,
             )
         return total
 
+    def _prune_interval(self) -> float:
+        retention = self._config.settings.retention
+        return PRUNE_EVERY if retention <= 0 else min(PRUNE_EVERY, max(1.0, retention / 2))
+
     async def _prune_loop(self) -> None:
-        await asyncio.sleep(PRUNE_FIRST)
         while True:
+            await asyncio.sleep(self._prune_interval())
             try:
                 await self.prune(time.time())
             except StoreError as exc:
                 self.store_health.failed("pruning", exc)
                 log.warning("prune_failed", error=str(exc))
-            await asyncio.sleep(PRUNE_EVERY)
 
     async def _share(self) -> None:
         """On a store shared by replicas: see the others' pauses, disables and
@@ -246,22 +290,29 @@ class Engine:
         """Switch to a new, already validated config. Queued runs of removed reflexes
         are skipped when they come up."""
         self._config = config
+        self.repeats.forget()  # a new reflex may match alerts whose repeats are known
         self.dispatcher.max_running = config.settings.max_concurrent_runs
         self.metrics.reflexes.set(len(config.reflexes))
         self.metrics.queue_limit.set(config.settings.max_queued_runs)
 
-    async def ingest(self, notification: NotificationIn, body: bytes) -> IngestResult:
+    async def ingest(
+        self, notification: NotificationIn, body: bytes, digest: str = ""
+    ) -> IngestResult:
         """Store a notification and its new runs durably, then queue the runs.
 
-        Raises QueueFullError when the run queue is at its bound (nothing is stored),
-        StoreError when the store cannot commit.
+        ``digest`` (of ``body``): once stored, its byte-identical repeats are
+        recognised without an ingest. Raises QueueFullError when the run queue is at
+        its bound (nothing is stored), StoreError when the store cannot commit.
         """
         cfg = self._config
         now = time.time()
-        capacity = cfg.settings.max_queued_runs - self.unfinished
-        batch = plan_ingest(
-            notification, body, cfg, now=now, capacity=max(0, capacity), new_id=new_id
-        )
+        room = cfg.settings.max_queued_runs - self.unfinished - self._reserved
+        batch = plan_ingest(notification, body, cfg, now=now, capacity=0, new_id=new_id)
+        batch.digest = digest
+        # At most every planned run may be new: that much room is held for this write
+        # until its runs are queued, so that writes in one batch share the room.
+        batch.capacity = reserved = max(0, min(len(batch.runs), room))
+        self._reserved += reserved
         try:
             result = await self.store.ingest(batch)
         except QueueFullError:
@@ -269,6 +320,8 @@ class Engine:
         except StoreError as exc:
             self.store_health.failed("storing a notification", exc)
             raise
+        finally:
+            self._reserved -= reserved
         if self.store_health.failing_since is not None:
             self.store_health.succeeded()
         for run in result.created:
@@ -285,6 +338,17 @@ class Engine:
             self._alerts_resolved.inc(len(notification.alerts) - firing)
         if result.duplicate:
             self.metrics.duplicates.inc()
+        if digest and not self.store.shared:
+            fingerprints = frozenset(a.fingerprint for a in notification.alerts)
+            if result.changed_alerts:
+                self.repeats.changed(fingerprints)
+            self.repeats.remember(
+                digest,
+                batch.notification_id,
+                fingerprints,
+                firing,
+                len(notification.alerts) - firing,
+            )
         if firing < len(notification.alerts):
             if self.dispatcher.running:
                 self._cancel_resolved(notification)
@@ -332,6 +396,11 @@ class Engine:
             raise NotFound(f"no run with id {run_id!r}")
         if not of.state.finished:
             raise Refused(f"run {run_id} is {of.state}: only a finished run re-runs")
+        if of.pruned_at is not None:
+            raise Refused(
+                f"run {run_id} is older than settings.retention: its alert and steps were "
+                "removed, so it cannot run again"
+            )
         if of.reflex not in self._config.reflexes:
             raise Refused(f"reflex {of.reflex!r} is no longer configured")
         held = self.controls.holding(of.reflex)
@@ -398,8 +467,22 @@ class Engine:
             log.warning("restore_at_shutdown_incomplete", interrupted=n)
         return len(done)
 
+    async def _count_loop(self) -> None:
+        while True:
+            await asyncio.sleep(COUNT_REPEATS_EVERY)
+            await self._count_repeats()
+
+    async def _count_repeats(self) -> None:
+        counts = self.repeats.take_counts()
+        if not counts:
+            return
+        try:
+            await self.store.count_repeats(counts)
+        except StoreError as exc:  # only counts are lost; nothing depends on them
+            log.warning("repeats_not_counted", notifications=len(counts), error=str(exc))
+
     async def shutdown(self, grace: float) -> None:
-        for task in (self._sharing, self._pruning):
+        for task in (self._sharing, self._pruning, self._counting):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -412,6 +495,7 @@ class Engine:
             # What could not be written is found at the next start: runs left running
             # are resumed from their last recorded step, pending undos restored.
             log.error("shutdown_not_recorded", error=str(exc))
+        await self._count_repeats()
         await self.store_health.close()
         for action in self.actions.values():
             await action.close()

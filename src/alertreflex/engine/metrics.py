@@ -133,8 +133,8 @@ class Metrics:
         )
         self.pruned = Counter(
             "alertreflex_pruned",
-            "Rows deleted after settings.retention: runs (with their artifacts), "
-            "notifications, episodes.",
+            "What retention removed: runs (their history: context, steps, artifacts; "
+            "the row stays), notifications, episodes (forgotten with their runs).",
             ["what"],
             registry=r,
         )

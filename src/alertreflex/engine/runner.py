@@ -20,6 +20,7 @@ import structlog
 from pydantic import ValidationError
 
 from alertreflex.actions.base import Action, ActionContext, StepOutcome, StepResult
+from alertreflex.config.containers import ContainerAccess
 from alertreflex.config.loader import Config, Reflex, Step
 from alertreflex.config.schema import Settings
 from alertreflex.core.durations import format_duration
@@ -295,7 +296,7 @@ class Runner:
             self._metrics.action_start_latency.observe(max(0.0, time.time() - run.accepted_at))
         t0 = time.monotonic()
         state, reason = await self._steps(
-            run, reflex, steps_def, steps, attempt, ctx_vars, redactor, cfg.settings
+            run, reflex, steps_def, steps, attempt, ctx_vars, redactor, cfg.settings, cfg.containers
         )
         if held is not None:
             reason = "; ".join(filter(None, [f"{controls.why(held)}: only restores ran", reason]))
@@ -593,6 +594,7 @@ class Runner:
         ctx_vars: dict[str, Any],
         redactor: Redactor,
         settings: Settings,  # the run's config snapshot: a reload mid-run changes nothing
+        containers: ContainerAccess,  # its settings.containers, TLS files read
     ) -> tuple[RunState, str]:
         for i, step in enumerate(steps_def):
             if i < len(steps) and steps[i].get("outcome"):
@@ -621,6 +623,7 @@ class Runner:
                     notification=run.context["notification"],
                     output_limit=settings.output_limit,
                     artifact_limit=settings.artifact_limit,
+                    containers=containers,
                     memo=(
                         await self._earlier_memo(run, reflex, i)
                         if changes and attempt > 1

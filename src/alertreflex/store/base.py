@@ -63,6 +63,7 @@ class Ingest:
     alerts: list[AlertRecord]
     runs: list[NewRun]
     capacity: int  # how many new queued runs the queue may still take
+    digest: str = ""  # of the body: identical repeats are counted on this row
 
 
 @dataclass
@@ -98,6 +99,7 @@ class RunRecord:
     approved_by: str | None = None
     manual_by: str | None = None  # a manual re-run: who asked for it
     rerun_of: str | None = None
+    pruned_at: float | None = None  # retention removed its context, steps and artifacts
 
     @property
     def checked(self) -> bool:
@@ -124,6 +126,7 @@ class RunRecord:
             "approved_by": self.approved_by,
             "manual_by": self.manual_by,
             "rerun_of": self.rerun_of,
+            "pruned_at": self.pruned_at,
         }
         if full:
             out["alert"] = self.context.get("alert")
@@ -273,7 +276,9 @@ class AuditEntry:
 
 @dataclass
 class Pruned:
-    """What one pruning batch deleted."""
+    """What one pruning batch removed: the history of ``runs`` (their context,
+    steps and artifacts; the rows stay), ``notifications``, and ``episodes``
+    forgotten with the rows of their runs."""
 
     runs: int = 0
     notifications: int = 0
@@ -495,11 +500,27 @@ class Store(ABC):
         record ``audit``, in one transaction."""
 
     @abstractmethod
-    async def prune(self, before: float, limit: int) -> Pruned:
-        """Delete up to ``limit`` each of the finished runs (with their artifacts),
-        notifications and resolved episodes older than ``before``: one short
-        transaction, called again until it deletes less than ``limit``. Runs whose
-        changes still wait to be put back are kept."""
+    async def prune(self, before: float, forget_before: float, limit: int, now: float) -> Pruned:
+        """One short transaction, called again until it removes less than ``limit``
+        of each kind. Up to ``limit`` each:
+
+        - runs finished before ``before`` lose their history (context, steps,
+          artifacts; ``pruned_at`` is set), but keep their row: it is what stops
+          their episode from running again while it fires;
+        - notifications last received before ``before`` are deleted;
+        - episodes resolved before ``forget_before`` are forgotten with their runs,
+          unless one of those is unfinished.
+
+        Runs whose changes still wait to be put back keep everything."""
+
+    async def count_repeats(self, repeats: dict[str, tuple[int, float]]) -> None:  # noqa: B027
+        """Add identical repeats of stored notifications: notification id ->
+        (how many more, last received at). Counts only: nothing else changed."""
+
+    async def reclaim(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back to the file system; how many it gave.
+        A server database does this itself."""
+        return 0
 
     @abstractmethod
     async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:

@@ -71,7 +71,7 @@ FINISH_PATIENCE = 120.0  # also for what a run saves on its way (steps, artifact
 _RUN_COLUMNS = (
     "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at, not_before,"
     " started_at, finished_at, attempts, notification_id, context, steps, expires_at,"
-    " approved_by, manual_by, rerun_of"
+    " approved_by, manual_by, rerun_of, pruned_at"
 )
 _UNDO_COLUMNS = (
     "reflex, fingerprint, step, action, starts_at, run_id, memo, created_at, undone_by, undone_at"
@@ -142,10 +142,22 @@ def _shift(sql: str, by: int) -> str:
 # all run, in one snapshot and one transaction.
 _INGEST_AT_ONCE = (
     f"WITH ep AS ({_UPSERT_EPISODES}), ru AS ({_shift(_INSERT_RUNS, 9)}),"  # noqa: S608
+    # A body stored before that changes nothing is counted on its row, not stored.
+    " rp AS (UPDATE notifications SET repeats = repeats + 1,"
+    " last_received_at = greatest(last_received_at, $8) WHERE id = (SELECT id FROM"
+    " notifications WHERE digest = $30 ORDER BY received_at DESC LIMIT 1)"
+    " AND NOT EXISTS (SELECT 1 FROM ru) AND NOT EXISTS (SELECT 1 FROM ep) RETURNING 1),"
     " nt AS (INSERT INTO notifications (id, received_at, receiver, status, group_key,"
-    " alerts, new_runs, body) SELECT $19, $8, $25, $26, $27, $28,"
-    " (SELECT count(*) FROM ru)::int, $29)"
+    " alerts, new_runs, body, digest) SELECT $19, $8, $25, $26, $27, $28,"
+    " (SELECT count(*) FROM ru)::int, $29, $30 WHERE NOT EXISTS (SELECT 1 FROM rp))"
     " SELECT (SELECT count(*) FROM ep)::int AS changed, ARRAY(SELECT id FROM ru) AS created"
+)
+
+
+_COUNT_REPEAT = (
+    "UPDATE notifications SET repeats = repeats + 1,"
+    " last_received_at = greatest(last_received_at, $1) WHERE id = (SELECT id FROM"
+    " notifications WHERE digest = $2 ORDER BY received_at DESC LIMIT 1)"
 )
 
 
@@ -181,6 +193,7 @@ def _to_run(row: asyncpg.Record) -> RunRecord:
         approved_by=row["approved_by"],
         manual_by=row["manual_by"],
         rerun_of=row["rerun_of"],
+        pruned_at=row["pruned_at"],
     )
 
 
@@ -483,6 +496,7 @@ class PostgresStore(Store):
             _clean(b.group_key),
             len(b.alerts),
             b.body,
+            b.digest or None,
         )
         assert row is not None  # the statement always returns its one row
         created = set(row["created"])
@@ -528,9 +542,13 @@ class PostgresStore(Store):
         queued = sum(1 for r in result.created if r.state is RunState.QUEUED)
         if queued > b.capacity:
             raise QueueFullError(f"{queued} new runs but room for {b.capacity}")
+        if b.digest and not (result.created or result.changed_alerts or result.cancelled_resolved):
+            repeated = await conn.execute(_COUNT_REPEAT, b.received_at, b.digest)
+            if repeated != "UPDATE 0":
+                return result
         await conn.execute(
             "INSERT INTO notifications (id, received_at, receiver, status, group_key, alerts,"
-            " new_runs, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            " new_runs, body, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             b.notification_id,
             b.received_at,
             _clean(b.receiver),
@@ -539,6 +557,7 @@ class PostgresStore(Store):
             len(b.alerts),
             len(result.created),
             b.body,
+            b.digest or None,
         )
         return result
 
@@ -958,35 +977,67 @@ class PostgresStore(Store):
         )
         return bool(status == "resolved")
 
-    async def prune(self, before: float, limit: int) -> Pruned:
+    async def prune(self, before: float, forget_before: float, limit: int, now: float) -> Pruned:
         async def op(c: Conn) -> Pruned:
             # SKIP LOCKED: replicas pruning at the same time split the work, and no
-            # row a replica is using is waited for.
+            # row a replica is using is waited for. As in the SQLite store: history
+            # goes after retention, an episode's facts once it resolved long enough ago.
             runs = await c.fetch(
-                "WITH r AS (SELECT id FROM runs WHERE created_at < $1 AND finished_at < $1"
+                "WITH r AS (SELECT id FROM runs WHERE finished_at < $1 AND pruned_at IS NULL"
                 " AND NOT EXISTS (SELECT 1 FROM undos u WHERE u.run_id = runs.id"
                 " AND u.undone_by IS NULL) LIMIT $2 FOR UPDATE SKIP LOCKED),"
                 " a AS (DELETE FROM artifacts WHERE run_id IN (SELECT id FROM r))"
-                " DELETE FROM runs WHERE id IN (SELECT id FROM r) RETURNING 1",
+                " UPDATE runs SET context = '{}', steps = '[]', pruned_at = $3"
+                " WHERE id IN (SELECT id FROM r) RETURNING 1",
                 before,
                 limit,
+                now,
             )
             notifications = await c.fetch(
                 "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications"
-                " WHERE received_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1",
+                " WHERE coalesce(last_received_at, received_at) < $1 LIMIT $2"
+                " FOR UPDATE SKIP LOCKED) RETURNING 1",
                 before,
                 limit,
             )
             episodes = await c.fetch(
-                "DELETE FROM episodes WHERE (fingerprint, starts_at) IN (SELECT fingerprint,"
-                " starts_at FROM episodes WHERE status = 'resolved' AND resolved_seen < $1"
-                " LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING 1",
-                before,
+                "WITH e AS (SELECT fingerprint, starts_at FROM episodes ep"
+                " WHERE status = 'resolved' AND resolved_seen < $1 AND NOT EXISTS"
+                " (SELECT 1 FROM runs r WHERE r.fingerprint = ep.fingerprint"
+                " AND r.starts_at = ep.starts_at AND (r.finished_at IS NULL OR EXISTS"
+                " (SELECT 1 FROM undos u WHERE u.run_id = r.id AND u.undone_by IS NULL)))"
+                " LIMIT $2 FOR UPDATE SKIP LOCKED),"
+                " gone AS (DELETE FROM runs r USING e WHERE r.fingerprint = e.fingerprint"
+                " AND r.starts_at = e.starts_at RETURNING r.id),"
+                " a AS (DELETE FROM artifacts WHERE run_id IN (SELECT id FROM gone))"
+                " DELETE FROM episodes ep USING e WHERE ep.fingerprint = e.fingerprint"
+                " AND ep.starts_at = e.starts_at RETURNING 1",
+                forget_before,
+                limit,
+            )
+            await c.execute(
+                "DELETE FROM undos WHERE ctid IN (SELECT ctid FROM undos"
+                " WHERE undone_by IS NOT NULL AND undone_at < $1 LIMIT $2)",
+                forget_before,
                 limit,
             )
             return Pruned(len(runs), len(notifications), len(episodes))
 
         return await self._tx(op)
+
+    async def count_repeats(self, repeats: dict[str, tuple[int, float]]) -> None:
+        ids = sorted(repeats)  # the same order everywhere: no deadlock between replicas
+        await self._tx(
+            lambda c: c.execute(
+                "UPDATE notifications n SET repeats = n.repeats + t.count,"
+                " last_received_at = greatest(n.last_received_at, t.at)"
+                " FROM unnest($1::text[], $2::int[], $3::float8[]) AS t(id, count, at)"
+                " WHERE n.id = t.id",
+                ids,
+                [repeats[i][0] for i in ids],
+                [repeats[i][1] for i in ids],
+            )
+        )
 
     async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:
         rows = await self._fetch(

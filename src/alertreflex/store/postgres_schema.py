@@ -11,6 +11,11 @@ Version 4 is the first PostgreSQL schema: it has the same tables as SQLite's ver
 and ``lease_until``, the deadline after which another replica may take it over,
 and ``gates``: per reflex (and for all reflexes, scope '') the last firing start
 and the storm guard's window, which the embedded store keeps in memory.
+Version 5 is version 4 (SQLite's version 5 added indexes this schema already had).
+Version 6, as SQLite's: ``runs.pruned_at`` (retention removed the run's history, its
+row stays while its episode fires), ``notifications.digest``, ``repeats`` and
+``last_received_at`` (identical repeats are counted, not stored again), and the
+indexes that retention needs.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from typing import TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
+_FIRST = 4  # the version _CREATE makes
 # A connection of its own or one borrowed from a pool.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 # pg_advisory_xact_lock key: "alertreflex" folded into a bigint.
@@ -135,8 +141,19 @@ CREATE TABLE gates (
 );
 """
 
-# Steps from the version before to this one; none yet beyond the first schema.
-_MIGRATIONS: dict[int, str] = {}
+_V6 = """
+ALTER TABLE runs ADD COLUMN pruned_at double precision;
+ALTER TABLE notifications ADD COLUMN digest text;
+ALTER TABLE notifications ADD COLUMN repeats integer NOT NULL DEFAULT 0;
+ALTER TABLE notifications ADD COLUMN last_received_at double precision;
+CREATE INDEX runs_by_episode ON runs(fingerprint, starts_at);
+CREATE INDEX runs_history ON runs(finished_at) WHERE pruned_at IS NULL;
+CREATE INDEX undos_undone ON undos(undone_at) WHERE undone_by IS NOT NULL;
+CREATE INDEX notifications_digest ON notifications(digest);
+"""
+
+# Steps from the version before to this one.
+_MIGRATIONS: dict[int, str] = {5: "", 6: _V6}
 
 
 class SchemaError(RuntimeError):
@@ -180,12 +197,10 @@ async def migrate(conn: Conn, where: str) -> int | None:
             await check_schema(conn, where)  # raises, saying why
         if version == SCHEMA_VERSION:
             return None
-        scripts = (
-            [_CREATE]
-            if version == 0
-            else [_MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1)]
-        )
-        for script in scripts:
+        # A new database gets the first schema (version 4), then every step after it.
+        scripts = [_CREATE] if version == 0 else []
+        scripts += [_MIGRATIONS[v] for v in range(max(version, _FIRST) + 1, SCHEMA_VERSION + 1)]
+        for script in filter(None, scripts):
             await conn.execute(script)
         await conn.execute(
             "INSERT INTO meta VALUES ('schema_version', $1)"

@@ -30,14 +30,19 @@ from alertreflex.store.base import (
     Undo,
 )
 from alertreflex.store.groupcommit import GroupCommitWriter
-from alertreflex.store.sqlite_schema import SchemaError, check_file, ensure_schema
+from alertreflex.store.sqlite_schema import (
+    SchemaError,
+    check_file,
+    ensure_schema,
+    prepare_new_file,
+)
 
 log = structlog.get_logger("alertreflex.store")
 
 _RUN_COLUMNS = (
     "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at, not_before, "
     "started_at, finished_at, attempts, notification_id, context, steps, expires_at,"
-    " approved_by, manual_by, rerun_of"
+    " approved_by, manual_by, rerun_of, pruned_at"
 )
 
 
@@ -63,6 +68,7 @@ def _row_to_run(row: tuple[Any, ...]) -> RunRecord:
         approved_by=row[17],
         manual_by=row[18],
         rerun_of=row[19],
+        pruned_at=row[20],
     )
 
 
@@ -72,6 +78,7 @@ def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     else:
+        prepare_new_file(conn)  # before WAL mode, which already writes the header
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk before the webhook answers 200, power loss included.
         conn.execute("PRAGMA synchronous = FULL")
@@ -215,9 +222,16 @@ def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
     queued = sum(1 for r in result.created if r.state is RunState.QUEUED)
     if queued > b.capacity:
         raise QueueFullError(f"{queued} new runs but room for {b.capacity}")
+    # A repeat of a body stored before (after a restart, or from a peer): count it.
+    if (
+        b.digest
+        and not (result.created or result.changed_alerts or result.cancelled_resolved)
+        and conn.execute(_COUNT_REPEAT, (b.received_at, b.digest)).rowcount
+    ):
+        return result
     conn.execute(
         "INSERT INTO notifications (id, received_at, receiver, status, group_key, alerts,"
-        " new_runs, body) VALUES (?,?,?,?,?,?,?,?)",
+        " new_runs, body, digest) VALUES (?,?,?,?,?,?,?,?,?)",
         (
             b.notification_id,
             b.received_at,
@@ -227,9 +241,17 @@ def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
             len(b.alerts),
             len(result.created),
             b.body,
+            b.digest or None,
         ),
     )
     return result
+
+
+_COUNT_REPEAT = (
+    "UPDATE notifications SET repeats = repeats + 1,"
+    " last_received_at = max(coalesce(last_received_at, 0), ?) WHERE id ="
+    " (SELECT id FROM notifications WHERE digest = ? ORDER BY received_at DESC LIMIT 1)"
+)
 
 
 def _is_flap(conn: sqlite3.Connection, fingerprint: str, starts_at: str, since: float) -> bool:
@@ -486,28 +508,86 @@ def _op_add_rerun(
     _insert_audit(conn, audit)
 
 
-def _op_prune(conn: sqlite3.Connection, before: float, limit: int) -> Pruned:
+# What a run keeps after retention: everything but its context and steps.
+_KEPT_COLUMNS = (
+    "id, reflex, team, fingerprint, starts_at, trigger, state, reason, created_at,"
+    " not_before, started_at, finished_at, attempts, notification_id, superseded,"
+    " expires_at, approved_by, manual_by, rerun_of"
+)
+_SELECT_KEPT = f"SELECT {_KEPT_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608
+_REINSERT_PRUNED = (
+    f"INSERT INTO runs ({_KEPT_COLUMNS}, context, steps, pruned_at)"  # noqa: S608
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,'{}','[]',?)"
+)
+
+
+def _op_prune(
+    conn: sqlite3.Connection, before: float, forget_before: float, limit: int, now: float
+) -> Pruned:
+    # History: the details of old finished runs go; their rows stay, as they are what
+    # stops an episode that still fires from running again.
     ids = [
-        (row[0],)
+        row[0]
         for row in conn.execute(
-            "SELECT id FROM runs WHERE created_at < ? AND finished_at < ?"
+            "SELECT id FROM runs WHERE finished_at < ? AND pruned_at IS NULL"
             " AND id NOT IN (SELECT run_id FROM undos WHERE undone_by IS NULL) LIMIT ?",
-            (before, before, limit),
+            (before, limit),
         )
     ]
-    conn.executemany("DELETE FROM artifacts WHERE run_id = ?", ids)
-    conn.executemany("DELETE FROM runs WHERE id = ?", ids)
+    conn.executemany("DELETE FROM artifacts WHERE run_id = ?", [(i,) for i in ids])
+    # Blanked in place, the rows would leave their pages mostly empty, and new rows
+    # never fill those holes (they go at the end of the table): the file would grow
+    # by the history it no longer holds. Deleted and written again, small, at the
+    # end, they free the old pages for reuse.
+    rows = [(*row, now) for i in ids for row in conn.execute(_SELECT_KEPT, (i,))]
+    conn.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in ids])
+    conn.executemany(_REINSERT_PRUNED, rows)
     notifications = conn.execute(
-        "DELETE FROM notifications WHERE id IN"
-        " (SELECT id FROM notifications WHERE received_at < ? LIMIT ?)",
+        "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications"
+        " WHERE coalesce(last_received_at, received_at) < ? LIMIT ?)",
         (before, limit),
     ).rowcount
+    # Facts: an episode resolved long enough ago is forgotten with its runs, unless
+    # one is unfinished or its change still waits to be put back.
     episodes = conn.execute(
-        "DELETE FROM episodes WHERE (fingerprint, starts_at) IN (SELECT fingerprint, starts_at"
-        " FROM episodes WHERE status = 'resolved' AND resolved_seen < ? LIMIT ?)",
-        (before, limit),
-    ).rowcount
-    return Pruned(len(ids), notifications, episodes)
+        "SELECT fingerprint, starts_at FROM episodes e WHERE status = 'resolved'"
+        " AND resolved_seen < ? AND NOT EXISTS (SELECT 1 FROM runs r"
+        " WHERE r.fingerprint = e.fingerprint AND r.starts_at = e.starts_at"
+        " AND (r.finished_at IS NULL"
+        " OR r.id IN (SELECT run_id FROM undos WHERE undone_by IS NULL))) LIMIT ?",
+        (forget_before, limit),
+    ).fetchall()
+    conn.executemany(
+        "DELETE FROM artifacts WHERE run_id IN"
+        " (SELECT id FROM runs WHERE fingerprint = ? AND starts_at = ?)",
+        episodes,
+    )
+    conn.executemany("DELETE FROM runs WHERE fingerprint = ? AND starts_at = ?", episodes)
+    conn.executemany("DELETE FROM episodes WHERE fingerprint = ? AND starts_at = ?", episodes)
+    conn.execute(
+        "DELETE FROM undos WHERE rowid IN (SELECT rowid FROM undos"
+        " WHERE undone_by IS NOT NULL AND undone_at < ? LIMIT ?)",
+        (forget_before, limit),
+    )
+    return Pruned(len(ids), notifications, len(episodes))
+
+
+def _op_count_repeats(conn: sqlite3.Connection, repeats: dict[str, tuple[int, float]]) -> None:
+    conn.executemany(
+        "UPDATE notifications SET repeats = repeats + ?,"
+        " last_received_at = max(coalesce(last_received_at, 0), ?) WHERE id = ?",
+        [(count, at, nid) for nid, (count, at) in repeats.items()],
+    )
+
+
+def _op_reclaim(conn: sqlite3.Connection, pages: int) -> int:
+    # PRAGMA incremental_vacuum frees one page per step, and Python's sqlite3 steps
+    # a statement without result columns once: one page per execute.
+    free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+    count = min(free, pages)
+    for _ in range(count):
+        conn.execute("PRAGMA incremental_vacuum(1)")
+    return count
 
 
 class SQLiteStore(Store):
@@ -767,9 +847,16 @@ class SQLiteStore(Store):
     async def add_rerun(self, run: NewRun, of: RunRecord, audit: AuditEntry, now: float) -> None:
         await self._write(_op_add_rerun, run, of, audit, now)
 
-    async def prune(self, before: float, limit: int) -> Pruned:
-        pruned: Pruned = await self._write(_op_prune, before, limit)
+    async def prune(self, before: float, forget_before: float, limit: int, now: float) -> Pruned:
+        pruned: Pruned = await self._write(_op_prune, before, forget_before, limit, now)
         return pruned
+
+    async def count_repeats(self, repeats: dict[str, tuple[int, float]]) -> None:
+        await self._write(_op_count_repeats, repeats)
+
+    async def reclaim(self, pages: int) -> int:
+        count: int = await self._write(_op_reclaim, pages)
+        return count
 
     async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:
         rows = await self._read(

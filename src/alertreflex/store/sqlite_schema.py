@@ -12,6 +12,13 @@ Version 4: runs.expires_at (approval deadline), approved_by, manual_by and rerun
 Version 5: indexes for retention (resolved episodes by when they resolved) and for
 a reflex's audit trail, as the PostgreSQL schema has them: without the first, each
 prune batch scanned every episode while holding the write lock.
+Version 6: retention removes a run's history (its alert context, steps and
+artifacts; ``runs.pruned_at`` says when) but keeps the row, which is what stops an
+episode from running twice, for as long as the episode fires. Identical repeats of a
+notification are counted on its row (``repeats``, ``last_received_at``) rather than
+stored again. Runs are found by episode (``runs_by_episode``) when an episode is
+forgotten. The file reuses and returns free pages (``auto_vacuum = INCREMENTAL``,
+set by a one-time VACUUM when an older file is migrated).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _RUNS_TABLE = """
 CREATE TABLE runs (
@@ -112,6 +119,17 @@ CREATE INDEX episodes_resolved ON episodes(resolved_seen) WHERE status = 'resolv
 CREATE INDEX audit_target ON audit(target);
 """
 
+_V6 = """
+ALTER TABLE runs ADD COLUMN pruned_at REAL;
+ALTER TABLE notifications ADD COLUMN digest TEXT;
+ALTER TABLE notifications ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE notifications ADD COLUMN last_received_at REAL;
+CREATE INDEX runs_by_episode ON runs(fingerprint, starts_at);
+CREATE INDEX runs_history ON runs(finished_at) WHERE pruned_at IS NULL;
+CREATE INDEX undos_undone ON undos(undone_at) WHERE undone_by IS NOT NULL;
+CREATE INDEX notifications_digest ON notifications(digest);
+"""
+
 _V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE notifications (
@@ -140,7 +158,7 @@ CREATE TABLE episodes (
 """
 
 # A new file gets the current schema at once; an older one runs the steps after its version.
-_CREATE = _V1 + _RUNS_TABLE + _RUNS_INDEXES + _V2_TABLES + _V3_TABLES + _V4 + _V5
+_CREATE = _V1 + _RUNS_TABLE + _RUNS_INDEXES + _V2_TABLES + _V3_TABLES + _V4 + _V5 + _V6
 _MIGRATIONS: dict[int, str] = {
     2: (
         "DROP INDEX runs_created; DROP INDEX runs_reflex_created; DROP INDEX runs_unfinished;"  # noqa: S608
@@ -153,6 +171,7 @@ _MIGRATIONS: dict[int, str] = {
     3: _V3_TABLES,
     4: _V4,
     5: _V5,
+    6: _V6,
 }
 
 
@@ -199,6 +218,16 @@ def check_file(path: str) -> None:
         )
 
 
+_INCREMENTAL = 2  # PRAGMA auto_vacuum: free pages are returned by incremental_vacuum
+
+
+def prepare_new_file(conn: sqlite3.Connection) -> None:
+    """On a file without tables yet: free pages go back to the file system on
+    ``PRAGMA incremental_vacuum`` (this must be set before the first table)."""
+    if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+        conn.execute(f"PRAGMA auto_vacuum = {_INCREMENTAL}")
+
+
 def ensure_schema(conn: sqlite3.Connection, path: str) -> int | None:
     """Create the schema or migrate it to SCHEMA_VERSION, in one transaction.
 
@@ -235,6 +264,11 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> int | None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+        # A file made before version 6 keeps its pages once freed; switching needs one
+        # VACUUM, which rewrites the file (outside any transaction).
+        conn.execute(f"PRAGMA auto_vacuum = {_INCREMENTAL}")
+        conn.execute("VACUUM")
     return version
 
 

@@ -24,6 +24,8 @@ def is_postgres(url: str) -> bool:
 def open_store(url: str, *, replica: str = "", lease: float = 30.0) -> Store:
     """The store for ``url`` (not opened yet). ``replica`` names this process in
     a shared store: its runs carry it, with a lease of ``lease`` seconds it renews."""
+    # A URL read from a file (a Kubernetes Secret made with --from-file) ends in a newline.
+    url = url.strip()
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         if not path:

@@ -17,38 +17,24 @@ import structlog
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import Counter
 
+from alertreflex.lograte import LogBudget
 from alertreflex.logs import StructlogHandler
 
 log = structlog.get_logger("alertreflex.http")
 
 WINDOW: Final = 10.0  # seconds
 PER_WINDOW: Final = 10  # lines per window and event; the next line counts the others
+
+
+def _budget(clock: Callable[[], float]) -> LogBudget:
+    return LogBudget(PER_WINDOW, PER_WINDOW / WINDOW, clock)
+
+
+def _suppressed(left_out: int) -> dict[str, int]:
+    return {"suppressed": left_out} if left_out else {}
+
+
 _MAX_ERROR_CHARS: Final = 200  # aiohttp's message quotes the client's bytes
-
-
-class LineBudget:
-    """At most PER_WINDOW lines per WINDOW seconds."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._window_end = 0.0
-        self._in_window = 0
-        self._suppressed = 0
-
-    def take(self) -> dict[str, int] | None:
-        """None: leave this line out. Else the fields to add to it: how many lines
-        were left out since the last one, if any."""
-        now = self._clock()
-        if now >= self._window_end:
-            self._window_end = now + WINDOW
-            self._in_window = 0
-        if self._in_window >= PER_WINDOW:
-            self._suppressed += 1
-            return None
-        self._in_window += 1
-        fields = {"suppressed": self._suppressed} if self._suppressed else {}
-        self._suppressed = 0
-        return fields
 
 
 class ServerLog(logging.Handler):
@@ -60,8 +46,8 @@ class ServerLog(logging.Handler):
     def __init__(self, bad_requests: Counter, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self._bad_requests = bad_requests
-        self._bad_budget = LineBudget(clock)
-        self._gone_budget = LineBudget(clock)
+        self._bad_budget = _budget(clock)
+        self._gone_budget = _budget(clock)
         self._others = StructlogHandler()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -70,17 +56,19 @@ class ServerLog(logging.Handler):
         remote = args[0] if isinstance(args, tuple) and len(args) == 1 else None
         if isinstance(exc, HttpProcessingError):
             self._bad_requests.inc()
-            if (fields := self._bad_budget.take()) is not None:
+            if (left_out := self._bad_budget.take()) is not None:
                 log.info(
                     "http_bad_request",
                     remote=remote,
                     status=exc.code,
                     error=" ".join(str(exc.message).split())[:_MAX_ERROR_CHARS],
-                    **fields,
+                    **_suppressed(left_out),
                 )
         elif isinstance(exc, ConnectionError):
-            if (fields := self._gone_budget.take()) is not None:
-                log.debug("http_client_gone", remote=remote, error=str(exc), **fields)
+            if (left_out := self._gone_budget.take()) is not None:
+                log.debug(
+                    "http_client_gone", remote=remote, error=str(exc), **_suppressed(left_out)
+                )
         else:
             self._others.emit(record)
 

@@ -23,7 +23,6 @@ Anything else gets 421 Misdirected Request, with a message that says why.
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +33,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from alertreflex.config.loader import Config
 from alertreflex.config.schema import is_ip_address, join_host, split_host
+from alertreflex.lograte import LogBudget
 from alertreflex.web.access import is_open_route, refuse
 
 log = structlog.get_logger("alertreflex.hosts")
@@ -94,35 +94,6 @@ class HostPattern:
         return self.port is None or port == self.port or (port is None and self.port in (80, 443))
 
 
-class LogBudget:
-    """A burst of log lines, then a trickle: a flood of refusals must not flood the log."""
-
-    def __init__(
-        self,
-        burst: int = LOG_BURST,
-        rate: float = LOG_RATE,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.burst = burst
-        self.rate = rate
-        self._clock = clock
-        self._tokens = float(burst)
-        self._at = clock()
-        self._held = 0
-
-    def take(self) -> int | None:
-        """None: leave this line out. Otherwise log it, with this many left out before."""
-        now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        if self._tokens < 1:
-            self._held += 1
-            return None
-        self._tokens -= 1
-        held, self._held = self._held, 0
-        return held
-
-
 def authorities(request: web.Request) -> list[str]:
     """Every authority the request names: its Host headers, and the one aiohttp takes
     from an absolute-form target (``GET http://name/ HTTP/1.1``), or from the address
@@ -140,7 +111,7 @@ def host_middleware(
     """The middleware, reading settings.auth and allowed_hosts at each request;
     ``count_refused`` counts each refusal."""
     compiled: list[tuple[list[str], tuple[HostPattern, ...]]] = []
-    budget = LogBudget()
+    budget = LogBudget(LOG_BURST, LOG_RATE)
 
     def patterns(entries: list[str]) -> tuple[HostPattern, ...]:
         if not compiled or compiled[0][0] is not entries:  # a reload brings a new list

@@ -70,7 +70,13 @@ def exposure_problem(cfg: Config, host: str) -> str | None:
     return (
         f"refusing to listen on {host} without settings.auth: the UI and the API "
         "(pause, approve, re-run) would be open to anyone who can reach it on the "
-        "network. Configure settings.auth (see docs/auth.md) or listen on 127.0.0.1."
+        "network. Configure settings.auth (see docs/auth.md) or listen on 127.0.0.1. "
+        # In a container, loopback is not a way out: a published port reaches only
+        # the container's own interfaces, so say what to do there.
+        "In a container, configure settings.auth: the image listens on all interfaces "
+        "of the container's network namespace (ALERTREFLEX_LISTEN=0.0.0.0:8976), as a "
+        "published port needs, and 127.0.0.1 there is reachable only from inside the "
+        "container (see docs/operations/containers.md)."
     )
 
 

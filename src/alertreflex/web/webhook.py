@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+import orjson
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
@@ -12,6 +13,8 @@ from pydantic import ValidationError
 from alertreflex.core.models import NOTIFICATION_ADAPTER
 from alertreflex.core.paths import format_path
 from alertreflex.engine.engine import Engine
+from alertreflex.engine.repeats import body_digest
+from alertreflex.lograte import LogBudget
 from alertreflex.store.base import QueueFullError, StoreError
 from alertreflex.web.auth import check_webhook_auth
 from alertreflex.web.errors import json_error, json_response
@@ -19,6 +22,8 @@ from alertreflex.web.errors import json_error, json_response
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("alertreflex.webhook")
 _MAX_REPORTED_ERRORS = 5
+QUEUE_FULL_LOG_BURST = 1  # the first refusal is logged at once,
+QUEUE_FULL_LOG_RATE = 0.1  # then one line per 10 s at most, counting the others
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -52,9 +57,25 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def _refused_for_room(budget: LogBudget, detail: str) -> web.Response:
+    # Under overload this is most requests: one log line now and then, with a count.
+    if (left_out := budget.take()) is not None:
+        log.warning("webhook_queue_full", detail=detail, refused_since_last_line=left_out + 1)
+    return json_error(
+        503,
+        f"run queue is full ({detail}); Alertmanager will retry",
+        headers={"Retry-After": "5"},
+    )
+
+
 def make_handler(engine: Engine) -> Handler:
     metrics = engine.metrics
     accepted = metrics.notifications.labels("accepted")
+    queue_full = metrics.notifications.labels("queue_full")
+    full_log = LogBudget(QUEUE_FULL_LOG_BURST, QUEUE_FULL_LOG_RATE)
+    duplicate = orjson.dumps(
+        {"status": "accepted", "runs_created": 0, "runs_skipped": 0, "duplicate": True}
+    )
 
     async def webhook(request: web.Request) -> web.StreamResponse:
         t0 = time.perf_counter()
@@ -71,6 +92,17 @@ def make_handler(engine: Engine) -> Handler:
         if body is None:
             metrics.notifications.labels("too_large").inc()
             return json_error(413, f"body larger than max_body_size ({limit} bytes)")
+        digest = body_digest(body)
+        if engine.repeat(digest):
+            # The same bytes as a notification stored here: it changes nothing.
+            accepted.inc()
+            metrics.ack_latency.observe(time.perf_counter() - t0)
+            return web.Response(body=duplicate, content_type="application/json")
+        if engine.queue_full:
+            # Only a known repeat could be accepted now: refuse before parsing.
+            queue_full.inc()
+            limit = cfg.settings.max_queued_runs
+            return _refused_for_room(full_log, f"{limit} runs accepted and not finished")
         try:
             notification = NOTIFICATION_ADAPTER.validate_json(body)
         except ValidationError as exc:
@@ -79,15 +111,10 @@ def make_handler(engine: Engine) -> Handler:
             log.info("webhook_rejected", reason=message, remote=request.remote)
             return json_error(400, f"invalid Alertmanager payload: {message}")
         try:
-            result = await engine.ingest(notification, body)
+            result = await engine.ingest(notification, body, digest)
         except QueueFullError as exc:
-            metrics.notifications.labels("queue_full").inc()
-            log.warning("webhook_queue_full", detail=str(exc))
-            return json_error(
-                503,
-                f"run queue is full ({exc}); Alertmanager will retry",
-                headers={"Retry-After": "5"},
-            )
+            queue_full.inc()
+            return _refused_for_room(full_log, str(exc))
         except StoreError as exc:
             metrics.notifications.labels("store_error").inc()
             log.error("webhook_store_error", error=str(exc))

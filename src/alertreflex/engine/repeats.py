@@ -1,0 +1,109 @@
+"""Notifications that Alertmanager sends again, byte for byte.
+
+Alertmanager re-sends a group's notification every ``repeat_interval`` and an HA
+pair delivers each one twice: most of what arrives repeats a body this process has
+already stored. Ingesting such a body again changes nothing (its episodes are known
+and unchanged, its runs exist), so it is recognised by a digest of the bytes before
+any parsing and answered at once: no validation, no planning, no write. The repeats
+are counted in memory and added to the stored notification's row now and then
+(``repeats``, ``last_received_at``), so the store keeps one copy of the body.
+
+Only bodies that were stored in this process are remembered, and a body is no
+longer a mere repeat once one of its episodes changed status: after a resolved
+notification, the same firing body again is a flap, which the full path handles.
+So a body is forgotten when a notification changes one of its alerts, and all are
+forgotten when the config changes (a new reflex may match alerts already seen, and
+their next repeat must reach it). On a store shared by replicas, another replica
+may change an episode unseen: the engine does not use this memory there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+MAX_REMEMBERED = 20_000  # bodies; about 200 bytes each
+
+
+def body_digest(body: bytes) -> str:
+    """The digest that recognises a repeat: BLAKE2b-128 of the exact bytes."""
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+@dataclass(slots=True)
+class Stored:
+    notification_id: str
+    fingerprints: frozenset[str]
+    firing: int  # alerts of each status, for the counters a repeat bumps too
+    resolved: int
+    repeats: int = 0  # since the last flush
+    last_at: float = 0.0
+
+
+class Repeats:
+    def __init__(self, size: int = MAX_REMEMBERED) -> None:
+        self._size = size
+        self._stored: OrderedDict[str, Stored] = OrderedDict()
+        self._pending: dict[str, Stored] = {}  # by digest: counts not yet written
+        self._by_fingerprint: dict[str, set[str]] = {}  # the digests of each alert
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def remember(
+        self,
+        digest: str,
+        notification_id: str,
+        fingerprints: frozenset[str],
+        firing: int,
+        resolved: int,
+    ) -> None:
+        """A body just stored durably: its repeats may skip the store."""
+        self._drop(digest)
+        self._stored[digest] = Stored(notification_id, fingerprints, firing, resolved)
+        for fingerprint in fingerprints:
+            self._by_fingerprint.setdefault(fingerprint, set()).add(digest)
+        if len(self._stored) > self._size:
+            self._drop(next(iter(self._stored)))
+
+    def changed(self, fingerprints: frozenset[str]) -> None:
+        """These alerts' episodes changed: bodies holding them are no longer repeats."""
+        for fingerprint in fingerprints:
+            for digest in list(self._by_fingerprint.get(fingerprint, ())):
+                self._drop(digest)
+
+    def _drop(self, digest: str) -> None:
+        stored = self._stored.pop(digest, None)
+        if stored is None:
+            return
+        for fingerprint in stored.fingerprints:
+            digests = self._by_fingerprint.get(fingerprint)
+            if digests is not None:
+                digests.discard(digest)
+                if not digests:
+                    del self._by_fingerprint[fingerprint]
+
+    def repeat(self, digest: str, now: float) -> Stored | None:
+        """The stored notification this body repeats, counted; None if unknown."""
+        stored = self._stored.get(digest)
+        if stored is None:
+            return None
+        self._stored.move_to_end(digest)
+        stored.repeats += 1
+        stored.last_at = now
+        self._pending[digest] = stored
+        return stored
+
+    def take_counts(self) -> dict[str, tuple[int, float]]:
+        """The repeats counted since the last call: notification id -> (count, last)."""
+        counts = {s.notification_id: (s.repeats, s.last_at) for s in self._pending.values()}
+        for stored in self._pending.values():
+            stored.repeats = 0
+        self._pending.clear()
+        return counts
+
+    def forget(self) -> None:
+        """The config changed: every body goes through the full path once more."""
+        self._stored.clear()
+        self._by_fingerprint.clear()
