@@ -119,7 +119,8 @@ async def test_repeats_are_counted_and_keep_the_notification(store: Store) -> No
 
 async def test_sqlite_gives_freed_pages_back(store: Store) -> None:
     """A new SQLite store returns free pages to the file system (auto_vacuum
-    incremental): after pruning much history, reclaim shrinks the file."""
+    incremental): after pruning much history, reclaim shrinks the file, keeping a
+    quarter of it free for the next writes."""
     if not isinstance(store, SQLiteStore):
         assert await store.reclaim(100) == 0  # the database server does its own
         return
@@ -135,7 +136,9 @@ async def test_sqlite_gives_freed_pages_back(store: Store) -> None:
     conn = sqlite3.connect(store.path)
     try:
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
-        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        # What stays free is at most a quarter of the file, for the next writes.
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        assert free <= conn.execute("PRAGMA page_count").fetchone()[0] // 4 + 1
     finally:
         conn.close()
 

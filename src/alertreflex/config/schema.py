@@ -393,7 +393,7 @@ class Settings(_Strict):
         ge=0,
         description="How long history is kept: notification bodies, and each finished "
         "run's context, steps and artifacts. What stops an episode from running twice is "
-        "kept while it fires and at least an hour after it resolved. 0 keeps everything. "
+        "kept while it fires and at least 15 minutes after it resolved. 0 keeps everything. "
         "Pruned every minute, in small batches.",
     )
     replica_lease: Annotated[Duration, Field(ge=1, le=3600)] = Field(

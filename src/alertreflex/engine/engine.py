@@ -48,14 +48,18 @@ TAKE_OVER_EVERY = 2
 # for other writers; often enough that each pass is a few short batches, so the store
 # levels off at retention x rate instead of growing for an hour between passes.
 PRUNE_EVERY = 60.0
-PRUNE_BATCH = 500
+PRUNE_BATCH = 200
 # A resolved episode's facts (it ran, it resolved) are kept at least this long after
-# it resolved, however short the retention: Alertmanager (a retry, an HA peer, or
-# Prometheus re-sending the resolved alert to it for 15 minutes) may still send its
-# resolved notification again, which must find the episode already handled.
-FORGET_RESOLVED_AFTER = 3600.0
-# Free pages given back to the file system after each pass (SQLite; 4 KiB each).
-RECLAIM_PAGES = 4096
+# it resolved, however short the retention: Alertmanager may still send its resolved
+# notification again (a retry, the other member of an HA pair, seconds to minutes
+# later), which must find the episode already handled. Prometheus itself re-sends a
+# resolved alert to Alertmanager for 15 minutes, which Alertmanager's notification
+# log keeps from becoming a new notification.
+FORGET_RESOLVED_AFTER = 15 * 60.0
+# Free pages given back to the file system after a pass (SQLite; 4 KiB each), a
+# chunk per transaction so that the webhook's commits never wait long for one.
+RECLAIM_CHUNK = 256
+RECLAIM_CHUNKS = 16
 # Identical repeats are counted in memory and added to their notification this often.
 COUNT_REPEATS_EVERY = 5.0
 
@@ -220,7 +224,13 @@ class Engine:
                 break
             await asyncio.sleep(0.05)  # short transactions, with room between them
         if total.total:
-            reclaimed = await self.store.reclaim(RECLAIM_PAGES)
+            reclaimed = 0
+            for _ in range(RECLAIM_CHUNKS):
+                chunk = await self.store.reclaim(RECLAIM_CHUNK)
+                reclaimed += chunk
+                if chunk < RECLAIM_CHUNK:
+                    break
+                await asyncio.sleep(0.05)
             log.info(
                 "pruned",
                 runs=total.runs,

@@ -23,7 +23,7 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
-MAX_REMEMBERED = 20_000  # bodies; about 200 bytes each
+MAX_REMEMBERED = 4096  # bodies: more groups than most Alertmanagers have
 
 
 def body_digest(body: bytes) -> str:

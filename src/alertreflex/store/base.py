@@ -518,8 +518,9 @@ class Store(ABC):
         (how many more, last received at). Counts only: nothing else changed."""
 
     async def reclaim(self, pages: int) -> int:
-        """Give up to ``pages`` free pages back to the file system; how many it gave.
-        A server database does this itself."""
+        """Give up to ``pages`` free pages back to the file system, of those beyond a
+        quarter of the file (kept for the next writes); how many it gave. A database
+        server does this itself."""
         return 0
 
     @abstractmethod

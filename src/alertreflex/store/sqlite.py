@@ -581,10 +581,14 @@ def _op_count_repeats(conn: sqlite3.Connection, repeats: dict[str, tuple[int, fl
 
 
 def _op_reclaim(conn: sqlite3.Connection, pages: int) -> int:
+    # Free pages are reused by the next writes: only those beyond a quarter of the
+    # file go back to the file system (the file shrinks after the rate or the
+    # retention went down, rather than shrink and grow at every pass).
+    free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+    total = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    count = max(0, min(free - total // 4, pages))
     # PRAGMA incremental_vacuum frees one page per step, and Python's sqlite3 steps
     # a statement without result columns once: one page per execute.
-    free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
-    count = min(free, pages)
     for _ in range(count):
         conn.execute("PRAGMA incremental_vacuum(1)")
     return count
