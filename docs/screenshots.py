@@ -2,9 +2,9 @@
 
     .venv/bin/python docs/screenshots.py [--out DIR]
 
-Starts the demo JVM (examples/demo/DemoService.java) and ``alertreflex serve`` with
+Starts the demo JVM (src/alertreflex/demo/files/DemoService.java) and ``alertreflex serve`` with
 an example config of two teams on loopback, sends it Alertmanager webhooks, and
-takes full-page PNGs, 1280 px wide, with Debian's Chromium (``apt-get install
+takes full-page PNGs, 1400 px wide, with Debian's Chromium (``apt-get install
 chromium``; ``openjdk-17-jdk-headless`` for the JVM). Everything it starts is
 stopped at the end and its files are removed.
 """
@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
 SERVE = Path(sys.executable).parent / "alertreflex"
 USER = ("alice", "screenshot-password")
-WIDTH = 1280
+WIDTH = 1400  # the screen the UI is checked on (tests/ui)
 
 # One file per team, as `alertreflex sync` or a config management tool would lay
 # them out; the reflexes page names each reflex's file and line.
@@ -266,7 +266,7 @@ def shoot(url: str, runs: dict[str, str], out: Path) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(
-            viewport={"width": WIDTH, "height": 800},
+            viewport={"width": WIDTH, "height": 900},
             http_credentials={"username": USER[0], "password": USER[1]},
         )
         page = context.new_page()

@@ -1,13 +1,24 @@
 """``alertreflex alertmanager-config`` as users run it: its output checked by the real
-``amtool``, and run by a real Alertmanager delivering to a real ``alertreflex serve``.
+``amtool``, and run by a real Alertmanager delivering to a real ``alertreflex serve``;
+``--merge`` on real configurations, routed by amtool before and after.
 Also the parts it calls (alertreflex.wiring): any option text, however hostile, is read
 back by YAML readers exactly as given."""
 
 from __future__ import annotations
 
+import difflib
+import itertools
+import json
+import re
 import shutil
+import stat
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +33,8 @@ from alertreflex.wiring.alertmanager import AUTHS as WIRING_AUTHS
 from alertreflex.wiring.alertmanager import Wiring, WiringError, wiring_from_options
 from alertreflex.wiring.alertmanager_yaml import render_full, render_snippet, scalar
 from tests.conftest import run_cli
+
+CONFIGS = Path(__file__).parents[1] / "fixtures" / "alertmanager-configs"
 
 # A config people already run: the snippet is pasted into it as its comments say.
 EXISTING = """\
@@ -433,3 +446,329 @@ def test_options_no_yaml_or_alertmanager_can_take_are_refused(
     with pytest.raises(WiringError) as caught:
         wiring_from_options(**options)
     assert str(caught.value).startswith(message)
+
+
+# --- what the default output is, and what --help says about it -----------------------
+
+
+def test_the_default_output_is_a_fragment_amtool_refuses_alone_as_help_says(
+    tmp_path: Path,
+) -> None:
+    """--help and the output's header say the default output is a fragment to paste,
+    not a whole alertmanager.yml; amtool check-config indeed refuses it alone, and
+    accepts what --help says is complete (--full) as printed."""
+    helped = generate("--help")
+    assert helped.returncode == 0
+    help_text = " ".join(helped.stdout.split())
+    assert "By default a fragment to paste" in help_text
+    assert "not a whole alertmanager.yml" in help_text
+    assert "--full prints a complete alertmanager.yml that amtool check-config accepts" in (
+        help_text
+    )
+    assert "valid for amtool check-config" not in help_text
+
+    fragment = generate("--url", "http://127.0.0.1:8976")
+    assert fragment.returncode == 0, fragment.stderr
+    header = fragment.stdout.split("\n\n", 1)[0]
+    assert "A FRAGMENT, not a whole alertmanager.yml" in header
+    assert "--merge alertmanager.yml" in header and "--full" in header
+    path = tmp_path / "fragment.yml"
+    path.write_text(fragment.stdout)
+    refused = amtool("check-config", str(path))
+    assert refused.returncode != 0
+    assert "SUCCESS" not in refused.stdout
+
+    full = generate("--url", "http://127.0.0.1:8976", "--full")
+    path.write_text(full.stdout)
+    check_config(path)
+
+
+# --- --merge on real configurations -------------------------------------------------
+
+# Every combination of the labels the production fixture routes on; None: no label.
+LABEL_VALUES: dict[str, list[str | None]] = {
+    "env": ["prod", "staging", None],
+    "service": ["database", "web", "other"],
+    "severity": ["critical", "warning", "info"],
+    "team": ["payments", "security", None],
+}
+LABEL_SETS = [
+    [f"{name}={value}" for name, value in zip(LABEL_VALUES, values, strict=True) if value]
+    for values in itertools.product(*LABEL_VALUES.values())
+]
+
+
+def copy_config(tmp_path: Path, name: str) -> Path:
+    """A fixture with what it needs beside it (its templates) in a fresh directory."""
+    shutil.copytree(CONFIGS, tmp_path / "am")
+    return tmp_path / "am" / name
+
+
+def routed(path: Path, label_sets: list[list[str]]) -> list[str]:
+    """What amtool's routing gives each label set: receivers in order, comma-separated."""
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda labels: receivers_for(path, *labels), label_sets))
+
+
+def merge_cli(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return generate("--url", "http://alertreflex.example:8976", "--merge", str(path), *args)
+
+
+def added_lines_only(before: str, after: str) -> bool:
+    """Whether ``after`` is ``before`` with lines inserted and nothing else changed."""
+    matcher = difflib.SequenceMatcher(
+        a=before.splitlines(keepends=True), b=after.splitlines(keepends=True), autojunk=False
+    )
+    return all(op in ("equal", "insert") for op, *_ in matcher.get_opcodes())
+
+
+@pytest.mark.parametrize("match", [[], ["--match", 'team=~"payments|security"']])
+def test_merge_keeps_every_receiver_getting_what_it_got(match: list[str], tmp_path: Path) -> None:
+    """On a production-like alertmanager.yml (nested routes, match/match_re/matchers,
+    continue true and false, inhibitions, templates, comments), for every combination of
+    the labels it routes on, amtool routes each alert after the merge to exactly the
+    receivers it did before, in the same order, after alertreflex (for the alerts its
+    route matches). amtool check-config accepts the file before and after, and the merge
+    only inserted lines: every comment and every other byte is where it was."""
+    path = copy_config(tmp_path, "production.yml")
+    original = path.read_text()
+    check_config(path)
+    before = routed(path, LABEL_SETS)
+
+    out = merge_cli(path, *match)
+    assert out.returncode == 0, out.stderr
+    assert added_lines_only(original, out.stdout)
+    assert path.read_text() == original  # printed, not written
+    merged = tmp_path / "am" / "merged.yml"
+    merged.write_text(out.stdout)
+    check_config(merged)
+    after = routed(merged, LABEL_SETS)
+
+    for labels, old, new in zip(LABEL_SETS, before, after, strict=True):
+        takes = not match or any(f"team={t}" in labels for t in ("payments", "security"))
+        assert new == (f"alertreflex,{old}" if takes else old), labels
+    # The fixture has what makes the top-level receiver's fallback hard: an alert that
+    # no route matched went to ops-mail alone, and still does besides alertreflex.
+    assert "ops-mail" in before
+    # Each note gives the line of what it added, in the printed file.
+    lines = out.stdout.splitlines()
+    noted = {m[2]: int(m[1]) for m in re.finditer(r": line (\d+): ([^:\n]*)", out.stderr)}
+    assert lines[noted["added the receiver 'alertreflex'"] - 1] == '- name: "alertreflex"'
+    assert lines[noted["added its route as the first of route.routes, with continue"] - 1] == (
+        '    - receiver: "alertreflex"'
+    )
+    assert lines[noted["added 2 route(s) to 'ops-mail' at the end of route.routes"] - 1] == (
+        '    - receiver: "ops-mail"'
+    )
+
+
+def test_merge_into_a_config_without_child_routes(tmp_path: Path) -> None:
+    """A top-level route without `routes:` gets alertreflex's route and a route back to
+    its own receiver: every alert still reaches the team's mail, and alertreflex."""
+    path = copy_config(tmp_path, "one-receiver.yml")
+    original = path.read_text()
+    assert receivers_for(path, "alertname=Disk") == "team-mail"
+    out = merge_cli(path, "--in-place")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
+    merged = path.read_text()
+    assert added_lines_only(original, merged)
+    check_config(path)
+    assert receivers_for(path, "alertname=Disk") == "alertreflex,team-mail"
+    route = yaml.safe_load(merged)["route"]
+    assert [r["receiver"] for r in route["routes"]] == ["alertreflex", "team-mail"]
+
+
+def test_merging_twice_changes_nothing(tmp_path: Path) -> None:
+    """The second merge finds the receiver and the route in place: --in-place leaves
+    the file untouched (same inode, same bytes) and says so, and printing gives the
+    file back as it is."""
+    path = copy_config(tmp_path, "production.yml")
+    first = merge_cli(path, "--in-place", "--auth", "bearer")
+    assert first.returncode == 0, first.stderr
+    assert "settings.webhook_auth" in first.stderr  # alertreflex's side needs it too
+    merged = path.read_text()
+    inode, mtime = path.stat().st_ino, path.stat().st_mtime_ns
+
+    again = merge_cli(path, "--in-place", "--auth", "bearer")
+    assert again.returncode == 0, again.stderr
+    assert "already merged" in again.stderr
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (inode, mtime)
+    assert path.read_text() == merged
+    printed = merge_cli(path, "--auth", "bearer")
+    assert printed.returncode == 0 and printed.stdout == merged
+
+
+def test_in_place_keeps_the_files_mode_and_its_symlink(tmp_path: Path) -> None:
+    """alertmanager.yml often holds secrets and is readable by Alertmanager's group
+    only: the written file keeps its mode, and a symlinked config stays a symlink to
+    the file that was changed."""
+    path = copy_config(tmp_path, "one-receiver.yml")
+    path.chmod(0o640)
+    link = tmp_path / "alertmanager.yml"
+    link.symlink_to(path)
+    out = merge_cli(link, "--in-place")
+    assert out.returncode == 0, out.stderr
+    assert link.is_symlink() and link.resolve() == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert "alertreflex" in yaml.safe_load(path.read_text())["route"]["routes"][0]["receiver"]
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_different_receiver_of_the_same_name_is_left_alone(tmp_path: Path) -> None:
+    """A receiver named alertreflex that someone edited (another URL here) is not
+    overwritten: exit 1, the message says where it is and what to do, and --in-place
+    writes nothing."""
+    path = copy_config(tmp_path, "one-receiver.yml")
+    assert merge_cli(path, "--in-place").returncode == 0
+    merged = path.read_text()
+    moved = generate("--url", "http://elsewhere.example:8976", "--merge", str(path), "--in-place")
+    assert moved.returncode == 1
+    assert "a receiver named 'alertreflex' is already there with other settings" in (moved.stderr)
+    assert moved.stderr.startswith(f"alertreflex: {path}: line ")
+    assert path.read_text() == merged
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("route: [unclosed\n", "line 2: not YAML: expected ',' or ']'"),
+        ("receivers:\n  - name: x\n", "no `route:` in the file"),
+        ("- route\n", "the file is not a YAML mapping"),
+        ("route:\n  routes: []\nreceivers: []\n", "the top-level route has no receiver"),
+        (
+            "route:\n  receiver: x\n  routes: [{receiver: y}]\nreceivers:\n  - name: x\n",
+            "line 3: `routes:` is in flow style [...]; write it as a block list",
+        ),
+        ("route: {receiver: x}\nroute: {receiver: y}\n", "line 2: `route:` appears twice"),
+    ],
+)
+def test_a_file_that_cannot_be_merged_exits_1_saying_why(
+    text: str, message: str, tmp_path: Path
+) -> None:
+    """Not YAML, not an alertmanager.yml, or a layout --merge does not edit: nothing on
+    stdout, exit 1 (the input is wrong, not the options), the file and the reason named."""
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(text)
+    out = merge_cli(path, "--in-place")
+    assert (out.returncode, out.stdout) == (1, "")
+    assert out.stderr.startswith(f"alertreflex: {path}: ")
+    assert message in out.stderr
+    assert path.read_text() == text
+
+
+def test_a_missing_file_exits_1_and_usage_errors_exit_2(tmp_path: Path) -> None:
+    """A file that does not exist is a failure (1); options that do not go together
+    are usage errors (2): --in-place without --merge, --merge with --full."""
+    missing = tmp_path / "nowhere.yml"
+    out = merge_cli(missing)
+    assert (out.returncode, out.stdout) == (1, "")
+    assert out.stderr == f"alertreflex: {missing}: No such file or directory\n"
+
+    out = generate("--url", "http://h:8976", "--in-place")
+    assert out.returncode == 2 and "--in-place needs --merge FILE" in out.stderr
+    out = generate("--url", "http://h:8976", "--full", "--merge", str(missing))
+    assert out.returncode == 2 and "not allowed with argument" in out.stderr
+
+
+class Capture:
+    """An HTTP server on loopback that records the webhook notifications posted to it,
+    standing in for people's receivers (their chat or pager)."""
+
+    def __init__(self) -> None:
+        self.notifications: list[dict[str, Any]] = []
+        received = self.notifications
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append({"path": self.path, **json.loads(body)})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def teams(self, path: str) -> set[str]:
+        """The team label of each alert posted to ``path``."""
+        return {
+            a["labels"]["team"]
+            for n in self.notifications
+            if n["path"] == path
+            for a in n["alerts"]
+        }
+
+
+@pytest.fixture
+def capture() -> Iterator[Capture]:
+    c = Capture()
+    yield c
+    c.server.shutdown()
+
+
+def test_a_merged_config_runs_in_alertmanager_and_people_still_get_their_alerts(
+    tmp_path: Path, make_server: Any, capture: Capture
+) -> None:
+    """A real Alertmanager on a merged config: an alert that no route of the team's
+    matched still reaches the top-level receiver, one their route took still reaches
+    it, and alertreflex runs its reflex for both."""
+    srv = make_server("""\
+settings: {ownership_label: team}
+reflexes:
+  - {name: wired-up, team: wiring, match: ['alertname="WiredUp"'],
+     on_firing: [{exec: {command: ["true"]}}]}
+  - {name: paid-up, team: payments, match: ['alertname="WiredUp"'],
+     on_firing: [{exec: {command: ["true"]}}]}
+""")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(f"""\
+# The team's file: people's receivers are webhooks here, to see what they get.
+route:
+  receiver: people
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  routes:
+    - receiver: payments
+      matchers: [team="payments"]
+receivers:
+  - name: people
+    webhook_configs: [{{url: "{capture.url}/people"}}]
+  - name: payments
+    webhook_configs: [{{url: "{capture.url}/payments"}}]
+""")
+    out = generate("--url", srv.url, "--merge", str(config), "--in-place")
+    assert out.returncode == 0, out.stderr
+    check_config(config)
+    port = free_port()
+    am_url = f"http://127.0.0.1:{port}"
+    with Stack(tmp_path / "stack") as stack:
+        stack.start(
+            "alertmanager",
+            [
+                "prometheus-alertmanager",
+                f"--config.file={config}",
+                f"--storage.path={tmp_path / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.external-url={am_url}",
+                "--cluster.listen-address=",
+            ],
+            f"{am_url}/-/ready",
+        )
+        now = datetime.now(UTC).isoformat()
+        for team in ("wiring", "payments"):
+            post_alert(
+                am_url,
+                {"labels": {"alertname": "WiredUp", "team": team}, "startsAt": now},
+            )
+        runs = srv.wait_runs(2, trigger="firing", timeout=20)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(capture.notifications) < 2:
+            time.sleep(0.1)
+    assert {r["reflex"] for r in runs} == {"wired-up", "paid-up"}
+    assert capture.teams("/people") == {"wiring"}
+    assert capture.teams("/payments") == {"payments"}

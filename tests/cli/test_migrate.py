@@ -73,9 +73,9 @@ def test_migrate_an_sqlite_file_and_hide_passwords(tmp_path: Path) -> None:
     assert done.returncode == 0 and f"-> schema version {SQLITE_VERSION}" in done.stdout
     assert migrate("--check", "--storage", f"sqlite:///{db}").returncode == 0
     wrong = migrate("--storage", "postgresql://bob:s3cret@127.0.0.1:1/nowhere")
-    assert wrong.returncode == 2
+    assert wrong.returncode == 1  # a store that cannot be reached: a failure
     assert "s3cret" not in wrong.stderr and "bob:***@127.0.0.1:1" in wrong.stderr
-    assert migrate("--storage", "mysql://x/y").returncode == 2
+    assert migrate("--storage", "mysql://x/y").returncode == 2  # a usage error
 
 
 async def test_a_version_4_postgres_schema_migrates_and_keeps_its_runs() -> None:

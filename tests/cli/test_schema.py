@@ -19,7 +19,10 @@ from alertreflex.config.yamlfile import load_yaml
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = [ROOT / "examples" / "alertreflex.yml", ROOT / "examples" / "demo" / "alertreflex.yml"]
+CONFIGS = [
+    ROOT / "examples" / "alertreflex.yml",
+    ROOT / "src" / "alertreflex" / "demo" / "files" / "alertreflex.yml",
+]
 TEAM_FILES = sorted((ROOT / "examples" / "ownership").rglob("*.reflexes.yml"))
 PARAMS = params_models(load_action_types())
 
@@ -77,7 +80,7 @@ def test_output_file_holds_what_stdout_shows(schema: dict[str, Any], tmp_path: P
     assert str(target) in out.stderr
     assert json.loads(target.read_text()) == schema
     bad = run_cli("schema", "--output", str(tmp_path / "no" / "such" / "dir.json"))
-    assert bad.returncode == 2 and "cannot write" in bad.stderr
+    assert bad.returncode == 1 and "cannot write" in bad.stderr
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))

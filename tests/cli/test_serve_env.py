@@ -26,6 +26,7 @@ VARIABLES = {
     "--storage": "ALERTREFLEX_STORAGE",
     "--log-level": "ALERTREFLEX_LOG_LEVEL",
     "--log-format": "ALERTREFLEX_LOG_FORMAT",
+    "--replica": "ALERTREFLEX_REPLICA",
 }
 
 
@@ -133,7 +134,7 @@ def test_without_config_or_its_variable_it_is_a_usage_error(config: str | None) 
 
 def test_every_option_from_its_variable(start: Callable[..., Started], tmp_path: Path) -> None:
     """With no option on the command line, the server takes its config, address, store,
-    log level and log format from the variables."""
+    log level, log format and replica name from the variables."""
     port = free_port()
     db = tmp_path / "from-env.db"
     server = start(
@@ -143,16 +144,19 @@ def test_every_option_from_its_variable(start: Callable[..., Started], tmp_path:
             ALERTREFLEX_STORAGE=f"sqlite:///{db}",
             ALERTREFLEX_LOG_LEVEL="warning",
             ALERTREFLEX_LOG_FORMAT="json",
+            ALERTREFLEX_REPLICA="from-env",
         )
     )
     server.wait_ready(port)
     reflexes = httpx.get(f"http://127.0.0.1:{port}/api/v1/reflexes", timeout=10).json()
     assert "note-orange-bucket" in json.dumps(reflexes)  # examples/alertreflex.yml
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'alertreflex_replica_info{replica="from-env",store="sqlite"} 1.0' in metrics
     assert db.is_file()
     lines = [json.loads(line) for line in server.stop().splitlines() if line.strip()]
     # Without settings.auth it warns at start; at level warning, info lines are left out.
-    assert [line["event"] for line in lines if line["level"] == "warning"] == ["unauthenticated"]
-    assert {line["level"] for line in lines} == {"warning"}, lines
+    assert [line["msg"] for line in lines if line["level"] == "warn"] == ["unauthenticated"]
+    assert {line["level"] for line in lines} == {"warn"}, lines
 
 
 def test_the_command_line_wins_over_the_variables(
@@ -172,21 +176,26 @@ def test_the_command_line_wins_over_the_variables(
         "logfmt",
         "--log-level",
         "info",
+        "--replica",
+        "from-flag",
         env=clean_env(
             ALERTREFLEX_CONFIG=str(tmp_path / "missing.yml"),
             ALERTREFLEX_LISTEN=f"127.0.0.1:{env_port}",
             ALERTREFLEX_STORAGE=f"sqlite:///{tmp_path / 'env.db'}",
             ALERTREFLEX_LOG_FORMAT="json",
             ALERTREFLEX_LOG_LEVEL="verbose",
+            ALERTREFLEX_REPLICA="not a name",
         ),
     )
     server.wait_ready(port)
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'alertreflex_replica_info{replica="from-flag",store="sqlite"} 1.0' in metrics
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{env_port}/-/ready", timeout=1)
     assert (tmp_path / "flag.db").is_file()
     assert not (tmp_path / "env.db").exists()
     log = server.stop()
-    assert "level='info' event='listening'" in log  # logfmt, at info
+    assert " level=info msg=listening " in log  # logfmt, at info
 
 
 @pytest.mark.parametrize(
@@ -198,6 +207,7 @@ def test_the_command_line_wins_over_the_variables(
         ("ALERTREFLEX_LISTEN", "0.0.0.0:http", "expected HOST:PORT"),
         ("ALERTREFLEX_STORAGE", "mysql://db/alerts", "unsupported scheme 'mysql'"),
         ("ALERTREFLEX_STORAGE", "sqlite:///", "no file name after sqlite:///"),
+        ("ALERTREFLEX_REPLICA", "two words", "expected a name without spaces"),
     ],
 )
 def test_a_bad_value_in_a_variable_is_a_usage_error_naming_it(
@@ -212,6 +222,25 @@ def test_a_bad_value_in_a_variable_is_a_usage_error_naming_it(
     assert last.startswith(f"alertreflex serve: error: {var}={value!r}: "), last
     assert says in last
     assert "--listen" not in last and "--storage" not in last  # the variable, not the option
+
+
+def test_a_bad_replica_name_on_the_command_line_names_the_option(tmp_path: Path) -> None:
+    """--replica with a space or a control character: exit 2 naming --replica and
+    the value; nothing is started, no store file is made."""
+    for bad in ("two words", "tab\there", ""):
+        done = serve(
+            "--replica",
+            bad,
+            "--storage",
+            f"sqlite:///{tmp_path / 'db'}",
+            env=clean_env(ALERTREFLEX_CONFIG=str(EXAMPLE)),
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == (
+            f"alertreflex: --replica {bad!r}: expected a name without spaces or control"
+            " characters, at most 253 characters"
+        )
+        assert not (tmp_path / "db").exists()
 
 
 def test_in_a_container_without_auth_it_says_what_to_do(tmp_path: Path) -> None:

@@ -120,13 +120,13 @@ def test_failures_exit_1(tree: Path, capsys: pytest.CaptureFixture[str]) -> None
     ]
 
 
-def test_invalid_test_file_exit_2(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_test_file_exit_1(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An invalid file is reported as file:line: path: message, the others still run,
-    and the exit code is 2."""
+    and the exit code is 1 (invalid input)."""
     failing = tree / "failing.reflextests.yml"
     invalid = tree / "invalid.reflextests.yml"
     code, out, _ = run(tree, capsys, str(invalid), str(failing))
-    assert code == 2
+    assert code == 1
     lines = out.splitlines()
     assert lines[:3] == [
         f"Unit Testing: {invalid}",
@@ -137,18 +137,18 @@ def test_invalid_test_file_exit_2(tree: Path, capsys: pytest.CaptureFixture[str]
     assert lines[-1] == "FAILED: 1 of 2 test(s) failed, 1 of 2 file(s) invalid"
 
 
-def test_missing_test_file_exit_2(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A file that does not exist is an invalid file: exit 2."""
+def test_missing_test_file_exit_1(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file that does not exist is an invalid file: exit 1."""
     code, out, _ = run(tree, capsys, str(tree / "nope.reflextests.yml"))
-    assert code == 2
-    assert f"{tree / 'nope.reflextests.yml'}:0: cannot read: No such file or directory" in out
+    assert code == 1
+    assert f"{tree / 'nope.reflextests.yml'}: cannot read: No such file or directory" in out
 
 
-def test_invalid_config_exit_2(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A config that does not load: its problems on stderr, exit 2, no test runs."""
+def test_invalid_config_exit_1(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A config that does not load: its problems on stderr, exit 1, no test runs."""
     (tree / "alertreflex.yml").write_text("reflexes: [{name: x}]\n")
     code, out, err = run(tree, capsys, str(tree / "failing.reflextests.yml"))
-    assert code == 2
+    assert code == 1
     assert out == ""
     assert err.startswith("invalid config:\n")
     assert "reflexes[0].team: required field is missing" in err
@@ -200,7 +200,7 @@ def test_in_a_team_repository_no_config_is_needed(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert "claims team 'warehouse', but this file is team 'payments''s" in done.stderr
 
 

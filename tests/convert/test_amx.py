@@ -269,8 +269,8 @@ def test_bad_files(name: str, expected: str) -> None:
             "x.yml:4: commands[0].match_labels.enabled: must be a string, got True",
         ),
         (
-            "commands:\n  - cmd: a\n    match_labels: {bad-name: x}\n",
-            "x.yml:3: commands[0].match_labels.bad-name: 'bad-name' is not a label name",
+            "commands:\n  - cmd: a\n    match_labels: {'': x}\n",
+            "x.yml:3: commands[0].match_labels.: '' is not a label name (a non-empty text)",
         ),
         ("commands:\n  - cmd: a\n    max: lots\n", "x.yml:3: commands[0].max: must be a whole"),
         (
@@ -455,7 +455,6 @@ def test_cli_bad_config_exits_1_and_writes_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["/nonexistent/amx.yml"], "cannot read /nonexistent/amx.yml"),
         (["FILE", "--timeout", "soon"], "--timeout: invalid duration"),
         (["FILE", "--timeout", "0s"], "--timeout must be longer than 0"),
         (["FILE", "--ownership-label", "a-b"], "--ownership-label 'a-b' is not a label name"),
@@ -463,10 +462,18 @@ def test_cli_bad_config_exits_1_and_writes_nothing(tmp_path: Path) -> None:
     ],
 )
 def test_cli_usage_errors_exit_2(args: list[str], message: str) -> None:
+    """The command line is wrong (a missing file is invalid input: exit 1, below)."""
     args = [str(DATA / "readme-reboot.yml") if a == "FILE" else a for a in args]
     done = cli(*args)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_cli_missing_file_exits_1() -> None:
+    """A file that is not there is invalid input (1), not a usage error."""
+    done = cli("/nonexistent/amx.yml")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert "cannot read /nonexistent/amx.yml" in done.stderr
 
 
 # --- end to end: a real alertreflex runs a script written for am-executor -----------

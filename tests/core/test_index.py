@@ -65,3 +65,42 @@ def test_regex_on_alertname_is_not_pinned() -> None:
     index = ReflexIndex([_reflex("re", "t", '{alertname=~"Bucket.*"}')])
     assert [r.name for r in index.match({"alertname": "BucketFull", "team": "t"})] == ["re"]
     assert index.match({"alertname": "Other", "team": "t"}) == []
+
+
+def test_alertname_alternatives_are_pinned() -> None:
+    """alertname=~"A|B" is indexed under A and B: other alertnames never evaluate it."""
+    index = ReflexIndex([_reflex("ab", "t", '{alertname=~"A|B", severity="page"}')])
+    CountingMatcher.calls = 0
+    assert index.match({"alertname": "C", "severity": "page", "team": "t"}) == []
+    assert CountingMatcher.calls == 0
+    for name in ("A", "B"):
+        found = index.match({"alertname": name, "severity": "page", "team": "t"})
+        assert [r.name for r in found] == ["ab"]
+
+
+def test_alertname_equal_and_alternatives_pin_the_smaller_set() -> None:
+    """With alertname="A" and alertname=~"A|B", the reflex is only a candidate for A."""
+    index = ReflexIndex([_reflex("r", "t", '{alertname=~"A|B", alertname="A"}')])
+    assert [r.name for r in index.match({"alertname": "A", "team": "t"})] == ["r"]
+    CountingMatcher.calls = 0
+    assert index.match({"alertname": "B", "team": "t"}) == []
+    assert CountingMatcher.calls == 0
+
+
+def test_missing_alertname_matches_an_empty_alternative() -> None:
+    """alertname=~"A|" also matches alerts without alertname, as "" is one alternative."""
+    index = ReflexIndex([_reflex("r", "t", '{alertname=~"A|"}')])
+    assert [r.name for r in index.match({"team": "t"})] == ["r"]
+    assert [r.name for r in index.match({"alertname": "A", "team": "t"})] == ["r"]
+    assert index.match({"alertname": "B", "team": "t"}) == []
+
+
+def test_utf8_label_names_match_and_index() -> None:
+    """Reflexes on UTF-8 label names (Prometheus 3) are found like any other."""
+    index = ReflexIndex(
+        [_reflex("otel", "t", '{alertname="Slow", "service.name"=~"check.*", "k8s.ns"!=""}')]
+    )
+    labels = {"alertname": "Slow", "service.name": "checkout", "k8s.ns": "shop", "team": "t"}
+    assert [r.name for r in index.match(labels)] == ["otel"]
+    assert index.match({**labels, "service.name": "cart"}) == []
+    assert index.match({**labels, "k8s.ns": ""}) == []

@@ -1,4 +1,4 @@
-"""The demo's Java service (examples/demo/DemoService.java), compiled and run for real.
+"""The demo's Java service (alertreflex/demo/files/DemoService.java), compiled and run for real.
 
 These tests need a JDK 17 (java, javac, jcmd) and promtool on PATH; without them they
 fail with a message saying so, they do not skip.
@@ -23,9 +23,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-REPO = Path(__file__).resolve().parents[2]
-SOURCE = REPO / "examples" / "demo" / "DemoService.java"
-RULES = REPO / "examples" / "demo" / "rules.yml"
+from alertreflex.demo.run import EXAMPLE
+
+SOURCE = EXAMPLE / "DemoService.java"
+RULES = EXAMPLE / "rules.yml"
 
 ORANGE = "com.example.orange"
 GAUGE = "service_scs_ops_orange_bucket_gauge_max"

@@ -34,6 +34,7 @@ from alertreflex.config.schema import Settings
 from alertreflex.core.models import RunState
 from alertreflex.demo.stack import Stack
 from tests.conftest import REPO, free_port, image_sources
+from tests.logs import events
 from tests.payloads import fixture
 from tests.podman import Podman
 
@@ -379,7 +380,7 @@ def test_it_runs_as_its_user_healthy_and_keeps_its_state_in_the_volume(
     podman.run("stop", "--time", "40", first.name, timeout=60)
     status = podman.run("inspect", "--format", "{{.State.ExitCode}}", first.name).stdout
     assert status.strip() == "0", first.logs()
-    assert "event='stopped'" in first.logs()
+    assert events(first.logs(), "stopped")
 
     second = start(podman, alertreflex_image, containers, etc, token=token, volume=first.name)
     second.wait_ready()
@@ -417,7 +418,7 @@ def test_on_the_hosts_network_loopback_needs_no_auth(
     running.wait_ready()
     assert "note-orange-bucket" in httpx.get(f"{running.url}/api/v1/reflexes", timeout=10).text
     events = [
-        json.loads(line)["event"] for line in running.logs().splitlines() if line.startswith("{")
+        json.loads(line)["msg"] for line in running.logs().splitlines() if line.startswith("{")
     ]
     assert "unauthenticated" in events and "listening" in events
 

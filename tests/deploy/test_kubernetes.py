@@ -831,7 +831,7 @@ def test_the_pod_runs_answers_its_probes_and_guards_its_endpoints(
             proc.kill()
             proc.wait()
     logged = log.read_text()
-    assert '"event": "listening"' in logged, logged  # ALERTREFLEX_LOG_FORMAT=json
+    assert '"msg":"listening"' in logged, logged  # ALERTREFLEX_LOG_FORMAT=json
     if variant == "sqlite":
         assert pod.local("/var/lib/alertreflex/alertreflex.db").is_file()
 

@@ -1,6 +1,7 @@
-"""Packaging: a wheel and an sdist build from the repository's files, ``pipx`` installs
-a working ``alertreflex`` from the wheel, and the systemd unit is one that systemd
-accepts and whose command line runs."""
+"""Packaging: a wheel and an sdist build from the repository's files, the sdist carries
+deploy/ and examples/, ``pipx`` installs a working ``alertreflex`` (its demo included)
+from the wheel, and the systemd unit is one that systemd accepts and whose command line
+runs."""
 
 from __future__ import annotations
 
@@ -80,12 +81,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 def package_files(source: Path) -> set[str]:
-    """Every file the package must ship, relative to src/: modules, UI, py.typed."""
+    """Every file the package must ship, relative to src/: modules, UI, py.typed, and
+    the demo's Java service and configs."""
     root = source / "src"
     wanted = [
         *root.glob("alertreflex/**/*.py"),
         *root.glob("alertreflex/web/templates/*.html"),
         *root.glob("alertreflex/web/static/*"),
+        *root.glob("alertreflex/demo/files/*"),
         root / "alertreflex" / "py.typed",
     ]
     return {str(p.relative_to(root)) for p in wanted}
@@ -106,14 +109,15 @@ def test_wheel_and_sdist_build_without_warnings(built: Built) -> None:
 
 
 def test_wheel_holds_every_module_the_ui_files_and_py_typed(built: Built) -> None:
-    """The wheel has each module, template and static file and the py.typed marker,
-    the command, and the built-in action types as entry points."""
+    """The wheel has each module, template and static file, the demo's files and the
+    py.typed marker, the command, and the built-in action types as entry points."""
     with zipfile.ZipFile(built.wheel) as wheel:
         names = set(wheel.namelist())
         entry_points = wheel.read(f"{NAME}.dist-info/entry_points.txt")
     expected = package_files(built.source)
     assert any(n.startswith("alertreflex/web/templates/") for n in expected)
     assert any(n.startswith("alertreflex/web/static/") for n in expected)
+    assert "alertreflex/demo/files/DemoService.java" in expected
     assert expected - names == set()
     text = entry_points.decode()
     assert "alertreflex = alertreflex.cli.main:main" in text
@@ -130,10 +134,29 @@ def test_sdist_holds_the_sources_the_ui_files_and_py_typed(built: Built) -> None
     assert expected - names == set()
 
 
-@pytest.fixture
-def pipx_alertreflex(built: Built, tmp_path: Path) -> Path:
+def test_sdist_carries_deploy_and_examples(built: Built) -> None:
+    """Packagers and operators take the rules, dashboard, systemd unit, Kubernetes
+    manifests and examples from the sdist: every file of deploy/ and examples/ is in
+    it, and nothing a test run leaves there (bytecode) is."""
+    with tarfile.open(built.sdist) as sdist:
+        names = {n.removeprefix(f"{NAME}/") for n in sdist.getnames()}
+    wanted = {
+        f
+        for f in repository_files()
+        if f.startswith(("deploy/", "examples/")) and (REPO / f).is_file()
+    }
+    assert {"deploy/systemd/alertreflex.service", "examples/alertreflex.yml"} <= wanted
+    assert any(f.startswith("deploy/grafana/") for f in wanted)
+    assert any(f.startswith("deploy/prometheus/") for f in wanted)
+    assert wanted - names == set()
+    assert [n for n in names if n.endswith(".pyc") or "__pycache__" in n] == []
+
+
+@pytest.fixture(scope="module")
+def pipx_alertreflex(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``pipx install`` of the wheel into a throwaway PIPX_HOME. Dependencies come
     through pip's configuration on this machine (its mirror, else the index)."""
+    tmp_path = tmp_path_factory.mktemp("pipx")
     env = {
         **os.environ,
         "PIPX_HOME": str(tmp_path / "pipx"),
@@ -180,6 +203,34 @@ def test_pipx_install_gives_a_working_alertreflex(pipx_alertreflex: Path, tmp_pa
         assert page.status_code == 200 and "<html" in page.text.lower()
         css = httpx.get(f"{srv.url}/static/style.css", timeout=10)
         assert css.status_code == 200 and css.text.strip()
+
+
+def test_pipx_installed_demo_runs_from_the_wheel(pipx_alertreflex: Path, tmp_path: Path) -> None:
+    """``alertreflex demo`` of the pipx install, away from the checkout, finds its Java
+    service and configs in the wheel, runs its real Prometheus, Alertmanager and JVM
+    against the installed alertreflex, reports, and with --no-keep stops at once and
+    leaves nothing in TMPDIR."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [str(pipx_alertreflex), "demo", "--no-keep", "--all-day"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=tmp_path,
+        env={**env, "TMPDIR": str(tmp)},
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert (
+        "log level of com.example.orange: before unset (inherits ROOT), while firing DEBUG" in out
+    )
+    assert '"pizza": "margherita"' in out
+    assert "thread dumps:  2 " in out
+    assert "Ctrl-C" not in out
+    assert list(tmp.iterdir()) == []
 
 
 @dataclass

@@ -326,10 +326,13 @@ def metrics_text(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_every_metric_is_documented(site: Site, metrics_text: str) -> None:
-    """Every metric a running server exports, and every metric constructed anywhere in
-    src/ (the sync's, which `sync --watch` exports too), has its row with help text."""
+    """Every metric a running server exports (the standard process_* and python_*
+    ones included), and every metric constructed anywhere in src/ (the sync's, which
+    `sync --watch` exports too), has its row with help text."""
     exposed = metrics_exposed(metrics_text)
     assert "alertreflex_runs_total" in exposed and "alertreflex_sync_runs_total" in exposed
+    # The standard collectors' series are documented like alertreflex's own.
+    assert {"process_resident_memory_bytes", "python_info"} <= exposed
     in_source = metrics_in_source()
     assert "alertreflex_build_info" in in_source and "alertreflex_runs_total" in in_source
     page = site.page("reference/metrics")

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from alertreflex.demo.run import EXAMPLE, DemoReport, all_day, run_demo
+from alertreflex.demo.run import EXAMPLE, DemoReport, all_day, run_demo, show
 from alertreflex.demo.stack import Stack
 
 # The example's reflexes, with the pizza window covering the whole day (the test must
@@ -38,8 +39,9 @@ def test_thread_dump_debug_while_firing_one_pizza_and_a_silence(tmp_path: Path) 
     Each episode: two thread dumps holding the worker thread, DEBUG while firing and
     the previous level after, a silence visible in Alertmanager and expired on
     resolve. One pizza order in all: repeats change nothing, and the second episode's
-    pizza run is skipped by the cooldown. A Prometheus reload while firing neither
-    restores nor sets the level again, nor orders a second pizza."""
+    pizza run is skipped by the cooldown, which the report gives as 12h. A Prometheus
+    reload while firing neither restores nor sets the level again, nor orders a second
+    pizza. At the end, before it stops, the UI and the service still answer."""
     seen: list[dict[str, object]] = []
 
     def during(stack: Stack, report: DemoReport) -> None:
@@ -59,6 +61,14 @@ def test_thread_dump_debug_while_firing_one_pizza_and_a_silence(tmp_path: Path) 
         now["level"] = level["configuredLevel"]
         seen.append(now)
 
+    at_end: list[int] = []
+
+    def still_up(stack: Stack, report: DemoReport) -> None:
+        # What `alertreflex demo` keeps up for a look: the UI with the runs, the service.
+        page = httpx.get(f"{report.alertreflex_url}/", timeout=5)
+        assert page.status_code == 200 and "threaddump-orange-bucket" in page.text
+        at_end.append(len(httpx.get(f"{report.service_url}/pizza/orders", timeout=5).json()))
+
     report = run_demo(
         tmp_path,
         say=lambda _: None,
@@ -66,6 +76,7 @@ def test_thread_dump_debug_while_firing_one_pizza_and_a_silence(tmp_path: Path) 
         flips=2,
         repeat_interval="1s",
         while_firing=during,
+        at_end=still_up,
     )
 
     assert len(seen) == 2
@@ -112,3 +123,9 @@ def test_thread_dump_debug_while_firing_one_pizza_and_a_silence(tmp_path: Path) 
     assert any(r["reason"].startswith("cooldown:") for r in pizza), pizza
     ours = [s for s in report.silences if s["createdBy"] == "alertreflex"]
     assert [s["status"]["state"] for s in ours] == ["expired", "expired"]
+    assert at_end == [1]
+    with pytest.raises(httpx.ConnectError):  # stopped once at_end returned
+        httpx.get(f"{report.alertreflex_url}/-/healthy", timeout=5)
+    # The report gives durations as written in the config, not in seconds.
+    out = show(report)
+    assert "cooldown is 12h" in out and "43200s" not in out, out

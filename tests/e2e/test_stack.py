@@ -26,7 +26,7 @@ from alertreflex.demo.stack import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "demo"
+EXAMPLE = REPO / "src" / "alertreflex" / "demo" / "files"
 DEMO_SOURCE = EXAMPLE / "DemoService.java"
 TOKEN = "e2e-s3cret"
 
@@ -298,7 +298,7 @@ def _amtool_check(path: Path) -> None:
 
 
 def test_demo_alertmanager_config(tmp_path: Path) -> None:
-    """examples/demo/alertmanager.yml passes amtool as shipped and as the demo rewrites
+    """src/alertreflex/demo/files/alertmanager.yml passes amtool as shipped and as the demo rewrites
     it; the Alertmanager started with it runs the rewritten URL and repeat_interval."""
     shipped = EXAMPLE / "alertmanager.yml"
     _amtool_check(shipped)

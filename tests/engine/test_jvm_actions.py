@@ -1,5 +1,5 @@
 """log_level and jvm_thread_dump on a real server against the real demo JVM
-(examples/demo/DemoService.java, compiled with javac for this module): DEBUG while
+(src/alertreflex/demo/files/DemoService.java, compiled with javac for this module): DEBUG while
 an alert fires and back after, max_duration, restarts, shutdown, flaps, and thread
 dumps stored as artifacts."""
 

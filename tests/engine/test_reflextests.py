@@ -742,7 +742,7 @@ def test_invalid_file_shapes(tmp_path: Path, text: str, expected: list[str]) -> 
 def test_unreadable_file(tmp_path: Path) -> None:
     """A missing file is a ReflexTestFileError naming it, not an OSError."""
     path = tmp_path / "nope.reflextests.yml"
-    assert problems(path) == [f"{path}:0: cannot read: No such file or directory"]
+    assert problems(path) == [f"{path}: cannot read: No such file or directory"]
 
 
 def test_invalid_payload_file(tmp_path: Path) -> None:

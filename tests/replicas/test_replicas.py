@@ -180,7 +180,7 @@ reflexes:
 
 
 def _taken_over(srv: Any) -> set[str]:
-    return set(re.findall(r"event='run_taken_over' run_id='([^']+)'", srv.log()))
+    return set(re.findall(r" msg=run_taken_over run_id=(\S+)", srv.log()))
 
 
 def test_survivors_share_a_dead_replicas_runs_and_keep_their_place_in_line(

@@ -68,9 +68,10 @@ async def test_a_missing_file_is_a_new_store(tmp_path: Path) -> None:
         await store.close()
 
 
-def test_serve_and_migrate_exit_2_on_an_empty_store_file(tmp_path: Path) -> None:
+def test_serve_and_migrate_exit_1_on_an_empty_store_file(tmp_path: Path) -> None:
     """`alertreflex serve`, `alertreflex migrate` and `migrate --check` refuse a
-    zero-length file with exit status 2 and the reason, and leave it empty."""
+    zero-length file with exit status 1 (invalid input) and the reason, and leave it
+    empty."""
     db = tmp_path / "alertreflex.db"
     db.touch()
     config = tmp_path / "alertreflex.yml"
@@ -82,6 +83,6 @@ def test_serve_and_migrate_exit_2_on_an_empty_store_file(tmp_path: Path) -> None
     migrated = run_cli("migrate", "--storage", storage)
     checked = run_cli("migrate", "--check", "--storage", storage)
     for done in (served, migrated, checked):
-        assert done.returncode == 2, done.stderr
+        assert done.returncode == 1, done.stderr
         assert f"{db} is empty (0 bytes), not an alertreflex store" in done.stderr
     assert db.stat().st_size == 0

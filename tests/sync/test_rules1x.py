@@ -736,7 +736,6 @@ def test_cli_invalid_utf8_names_its_place(tmp_path: Path) -> None:
         ),
         (["-", "-", "--output-dir", "o"], "'-' (standard input) can be given only once"),
         (["a.rules", "--group", ""], "--group must not be empty"),
-        (["missing.rules"], "cannot read missing.rules: No such file or directory"),
         (
             ["dir/a.rules", "a.rules", "--output-dir", "o"],
             "dir/a.rules and a.rules would both write o/a.rules.yml",
@@ -752,6 +751,13 @@ def test_cli_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) 
     assert message in done.stderr
     assert done.stdout == ""
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_missing_file_exits_1(tmp_path: Path) -> None:
+    """A file that is not there is invalid input (1), not a usage error."""
+    done = run_cli("missing.rules", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert "cannot read missing.rules: No such file or directory" in done.stderr
 
 
 def test_cli_output_and_output_dir_exclude_each_other() -> None:

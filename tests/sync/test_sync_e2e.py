@@ -14,6 +14,7 @@ import pytest
 
 from alertreflex.demo.run import start_alertreflex
 from alertreflex.demo.stack import Proc, Stack, free_port, wait_for
+from tests.logs import events
 
 from .conftest import Repo
 
@@ -143,8 +144,8 @@ def test_watch_picks_up_a_new_commit_and_serves_metrics(
     assert 'alertreflex_sync_runs_total{result="delivered"} 2.0' in metrics
     stack.stop(watcher)
     log = watcher.log_path.read_text()
-    assert log.count("event='sync_delivered'") == 2, log
-    assert log.count("event='sync_unchanged'") == 0, log
+    assert len(events(log, "sync_delivered")) == 2, log
+    assert len(events(log, "sync_unchanged")) == 0, log
 
 
 def test_push_hook_syncs_a_running_alertreflex(stack: Stack, repo: Repo, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ operator sees and clicks, end to end, with no part of the server mocked."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -13,7 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Response,
+    ViewportSize,
+    expect,
+)
 from playwright.sync_api import Error as PlaywrightError
 
 from alertreflex.demo.run import EXAMPLE
@@ -25,6 +34,8 @@ from tests.ui.conftest import OPERATOR, VIEWER, auth_settings
 OpenPage = Callable[..., Page]
 
 LATER = "2026-11-25T04:00:00.000Z"  # a second episode of the same alert
+# The screen of the issue "The first hour": what matters must show without scrolling.
+SCREEN: ViewportSize = {"width": 1400, "height": 900}
 
 
 @pytest.fixture
@@ -34,7 +45,7 @@ def open_page(browser: Browser) -> Iterator[OpenPage]:
     contexts: list[BrowserContext] = []
 
     def open_(**options: Any) -> Page:
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, **options)
+        context = browser.new_context(viewport=SCREEN, **options)
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context.new_page()
@@ -46,6 +57,43 @@ def open_page(browser: Browser) -> Iterator[OpenPage]:
 
 def _labels(alertname: str, **more: str) -> dict[str, str]:
     return {"alertname": alertname, "team": "warehouse", "instance": "web-1:8080", **more}
+
+
+def _typical(labels: dict[str, str]) -> dict[str, Any]:
+    """An alert as rules in production write them: several labels, and annotations
+    with a sentence or two and a runbook."""
+    more = {"severity": "critical", "job": "warehouse", "env": "prod", "region": "eu-west-1"}
+    return alert(
+        {**more, **labels},
+        annotations={
+            "summary": f"{labels['alertname']} on {labels['instance']}",
+            "description": (
+                "The orange bucket has been over 95% full for 5 minutes; items are dropped "
+                "and the packing line slows down. Check the consumer before it stalls."
+            ),
+            "runbook_url": "https://runbooks.example/warehouse/bucket-too-full",
+            "dashboard": "https://grafana.example/d/warehouse",
+        },
+    )
+
+
+def _above_the_fold(item: Locator) -> None:
+    """``item`` shows whole on the first screen, without scrolling."""
+    expect(item).to_be_visible()
+    box = item.bounding_box()
+    assert box is not None
+    assert box["y"] >= 0 and box["y"] + box["height"] <= SCREEN["height"], box
+
+
+def _parameters(step: Locator) -> dict[str, Any]:
+    """A step's parameters as listed once opened: collapsed at first."""
+    details = step.locator("details.params")
+    expect(details).not_to_have_attribute("open", "")
+    expect(details.locator("pre.params")).to_be_hidden()
+    details.locator("summary").click()
+    expect(details.locator("pre.params")).to_be_visible()
+    shown: dict[str, Any] = json.loads(details.locator("pre.params").inner_text())
+    return shown
 
 
 def _wait_state(
@@ -88,6 +136,8 @@ def _touch_reflex(name: str, alertname: str, marker: Path, extra: str = "") -> s
 
 
 def test_overview_lists_a_run_and_links_to_its_page(make_server, open_page: OpenPage) -> None:  # type: ignore[no-untyped-def]
+    """A run shows in the overview's recent runs, and its page has the rendered
+    parameters, the output and the exit code; a finished run's page stays still."""
     srv = make_server("""\
 reflexes:
   - name: say-hello
@@ -120,13 +170,16 @@ reflexes:
     expect(params).to_contain_text('"hello from web-1:8080"')  # rendered, not the template
     expect(params).not_to_contain_text("{{")
     expect(step.locator("pre.output")).to_have_text("hello from web-1:8080")
-    expect(step.locator("code.exit")).to_have_text("0")
+    expect(step.locator("header .summary")).to_have_text("exit 0")
     expect(page.locator("body")).to_have_attribute("data-refresh", "0")
 
 
 def test_run_page_shows_a_thread_dump_artifact(  # type: ignore[no-untyped-def]
     make_server, open_page: OpenPage, tmp_path: Path
 ) -> None:
+    """A thread dump run of a real JVM: on the first screen the summary and both dumps
+    with view and download links, under the step that took them; the parameters
+    collapsed, naming only what the reflex set."""
     assert shutil.which("jcmd"), "jcmd is needed: apt-get install openjdk-17-jdk-headless"
     srv = make_server("""\
 reflexes:
@@ -134,21 +187,29 @@ reflexes:
     team: warehouse
     match: ['alertname="BucketTooFull_ORANGE"']
     on_firing:
-      - jvm_thread_dump: {pid: "{{ alert.labels.pid }}"}
+      - name: thread dumps
+        jvm_thread_dump: {pid: "{{ alert.labels.pid }}", count: 2, interval: 200ms}
 """)
     with Stack(tmp_path / "demo") as stack:
         demo = stack.start_demo_service(EXAMPLE / "DemoService.java")
         labels = _labels("BucketTooFull_ORANGE", pid=str(demo.popen.pid))
-        srv.post(notification(alert(labels)))
+        srv.post(notification(_typical(labels)))
         run = srv.wait_runs(1, timeout=30)[0]
 
     page = open_page()
     page.goto(f"{srv.url}/ui/runs/{run['id']}")
+    page.screenshot(path=tmp_path / "run-threaddump.png")
     expect(page.locator("h1 .state")).to_have_text("✓ succeeded")
+    step = page.locator("article.step", has_text="thread dumps")
+    _above_the_fold(step.locator(".summary"))
+    expect(step.locator(".summary")).to_contain_text(f"2 thread dumps of pid {demo.popen.pid}")
     # Listed once, under the step that took it.
-    item = page.locator("article.step li", has_text="threaddump-1.txt")
     expect(page.get_by_role("heading", name="Artifacts")).to_have_count(0)
+    for n in (1, 2):
+        _above_the_fold(step.locator("li", has_text=f"threaddump-{n}.txt"))
+    item = step.locator("li", has_text="threaddump-1.txt")
     expect(item).to_contain_text("text/plain")
+    assert _parameters(step) == {"pid": demo.popen.pid, "count": 2, "interval": "200ms"}
 
     download = item.get_by_role("link", name="download")
     href = download.get_attribute("href")
@@ -166,9 +227,101 @@ reflexes:
     expect(page.locator("body")).to_contain_text('"orange-bucket-worker"')
 
 
+def test_run_page_puts_the_output_first_and_says_the_exit_code_once(  # type: ignore[no-untyped-def]
+    make_server, open_page: OpenPage, tmp_path: Path
+) -> None:
+    """An exec step with a long parameter list and an alert with many labels: its
+    output and stderr show whole on the first screen; the parameters are collapsed and
+    list only what the config set (no amx_env, no cwd); "exit 0" is said once."""
+    srv = make_server("""\
+reflexes:
+  - name: disk-report
+    team: warehouse
+    match: ['alertname="DiskFillingUp"']
+    on_firing:
+      - name: biggest directories
+        exec:
+          command:
+            - sh
+            - -c
+            - |
+              echo "biggest directories on $1:"
+              printf '%s\\n' '41G /var/lib/postgresql' '12G /var/log' '3.1G /var/cache/apt' '1.2G /home'
+              echo 'du: cannot read directory /var/lib/private: Permission denied' >&2
+            - disk-report
+            - "{{ alert.labels.instance }}"
+          timeout: 20s
+          env: {REPORT_TOP: "20", DU_BLOCK_SIZE: "1G", REPORT_TEAM: "{{ alert.labels.team }}"}
+          success_exit_codes: [0, 3]
+""")
+    srv.post(notification(_typical(_labels("DiskFillingUp"))))
+    run = srv.wait_runs(1)[0]
+
+    page = open_page()
+    page.goto(f"{srv.url}/ui/runs/{run['id']}")
+    page.screenshot(path=tmp_path / "run-exec.png")
+    step = page.locator("article.step", has_text="biggest directories")
+    output = step.locator("details", has=page.locator("pre.output"), has_text="Output")
+    expect(output.locator("pre")).to_contain_text("biggest directories on web-1:8080:")
+    expect(output.locator("pre")).to_contain_text("41G /var/lib/postgresql")
+    _above_the_fold(output)
+    stderr = step.locator("details", has_text="stderr")
+    expect(stderr.locator("pre")).to_have_text(
+        "du: cannot read directory /var/lib/private: Permission denied"
+    )
+    _above_the_fold(stderr)
+
+    said = re.findall(r"exit(?: code)? 0\b", page.locator("main").inner_text(), re.IGNORECASE)
+    assert said == ["exit 0"], said
+    expect(step.locator("header .summary")).to_have_text("exit 0")
+
+    keys = step.locator("details.params summary .keys")
+    expect(keys).to_have_text("command · timeout · env · success_exit_codes")
+    shown = _parameters(step)
+    assert shown["command"][-1] == "web-1:8080"  # rendered, not the template
+    assert shown["env"]["REPORT_TEAM"] == "warehouse"
+    assert (shown["timeout"], shown["success_exit_codes"]) == ("20s", [0, 3])
+    assert sorted(shown) == ["command", "env", "success_exit_codes", "timeout"]
+    page.screenshot(path=tmp_path / "run-exec-parameters.png", full_page=True)
+
+
+def test_a_firing_alert_on_the_overview_links_to_its_runs(  # type: ignore[no-untyped-def]
+    make_server, open_page: OpenPage, tmp_path: Path
+) -> None:
+    """Each firing alert on the overview opens the runs it started, and only those;
+    from there, its run."""
+    srv = make_server(
+        "reflexes:\n"
+        + _touch_reflex("mark-disk", "DiskFillingUp", tmp_path / "d")
+        + _touch_reflex("mark-web", "WebSlow", tmp_path / "w")
+    )
+    srv.post(notification(alert(_labels("DiskFillingUp", instance="db-1:9100"))))
+    srv.post(notification(alert(_labels("WebSlow"))))
+    runs = {r["reflex"]: r for r in srv.wait_runs(2)}
+
+    page = open_page()
+    page.goto(srv.url + "/")
+    firing = page.locator("section", has=page.get_by_role("heading", name="Firing"))
+    expect(firing.locator("tbody tr")).to_have_count(2)
+    firing.locator("tr", has_text="db-1:9100").get_by_role("link", name="DiskFillingUp").click()
+    page.screenshot(path=tmp_path / "runs-of-an-alert.png")
+    expect(page.locator("h1")).to_have_text("Runs for DiskFillingUp db-1:9100")
+    rows = page.locator("table.runs tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.locator(".state")).to_have_text("✓ succeeded")
+    rows.get_by_role("link", name="mark-disk").click()
+    expect(page).to_have_url(f"{srv.url}/ui/runs/{runs['mark-disk']['id']}")
+    # And back: the run's alert lists its runs too.
+    page.get_by_role("link", name="all its runs").click()
+    expect(page.locator("table.runs tbody tr")).to_have_count(1)
+    expect(page.locator("table.runs")).not_to_contain_text("mark-web")
+
+
 def test_pause_stops_the_next_notification_and_resume_lets_it_run(  # type: ignore[no-untyped-def]
     make_server, open_page: OpenPage, tmp_path: Path
 ) -> None:
+    """Pause from the overview skips the next run and says so; resume lets the next
+    episode run."""
     marker = tmp_path / "ran"
     srv = make_server("reflexes:\n" + _touch_reflex("mark-it", "Mark", marker))
     page = open_page()
@@ -208,6 +361,8 @@ def test_pause_stops_the_next_notification_and_resume_lets_it_run(  # type: igno
 def test_approving_a_waiting_run_runs_it(  # type: ignore[no-untyped-def]
     make_server, open_page: OpenPage, tmp_path: Path
 ) -> None:
+    """A run awaiting approval shows its steps' parameters open; approving runs it,
+    and the audit log says who approved it and why."""
     marker = tmp_path / "restarted"
     srv = make_server(
         auth_settings(tmp_path)
@@ -225,6 +380,8 @@ def test_approving_a_waiting_run_runs_it(  # type: ignore[no-untyped-def]
     expect(page.locator("h1 .state")).to_have_text("? awaiting approval")
     expect(page.get_by_role("heading", name="Steps to run")).to_be_visible()
     params = page.locator("article.step", has_text="leave a mark").locator("pre.params")
+    # Open: before approving, the parameters are the thing to read.
+    expect(params).to_be_visible()
     expect(params).to_contain_text(f'"{marker}"')
     assert not marker.exists()
 
@@ -264,6 +421,8 @@ def _first_answer(page: Page, url: str) -> Response:
 def test_a_viewer_cannot_pause_but_an_operator_can(  # type: ignore[no-untyped-def]
     make_server, open_page: OpenPage, tmp_path: Path
 ) -> None:
+    """With settings.auth: no credentials get 401, a viewer sees no form and is refused
+    a forged one, an operator pauses, and the audit names them."""
     srv = make_server(
         auth_settings(tmp_path) + "reflexes:\n" + _touch_reflex("m", "M", tmp_path / "m")
     )
@@ -338,6 +497,8 @@ def _badges_read_as_words(page: Page) -> None:
 def test_pages_work_without_javascript_and_states_read_without_colour(  # type: ignore[no-untyped-def]
     make_server, open_page: OpenPage, tmp_path: Path
 ) -> None:
+    """Without JavaScript the pages read, refresh and post their forms; every state
+    badge is a mark and a word."""
     srv = make_server(f"""\
 reflexes:
 {_touch_reflex("works", "Both", tmp_path / "works")}
@@ -373,6 +534,8 @@ reflexes:
 def test_rejected_and_expired_runs_show_their_states(  # type: ignore[no-untyped-def]
     make_server, open_page: OpenPage, tmp_path: Path
 ) -> None:
+    """Rejecting from the run page, and a run nobody decided about, show their states
+    there and on the overview; neither ran."""
     srv = make_server(
         "reflexes:\n"
         + _touch_reflex("reject-me", "Reject", tmp_path / "r", "    approval: required\n")
@@ -411,6 +574,7 @@ def test_rejected_and_expired_runs_show_their_states(  # type: ignore[no-untyped
 
 
 def test_the_notice_says_what_the_last_action_did(make_server, open_page: OpenPage) -> None:  # type: ignore[no-untyped-def]
+    """The notice after a form is the last action's, not an earlier one's."""
     srv = make_server("reflexes:\n" + _touch_reflex("m", "M", Path("/nonexistent/m")))
     page = open_page()
     page.goto(srv.url + "/")

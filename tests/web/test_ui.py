@@ -3,6 +3,8 @@ and alert data (untrusted) that must stay text."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from typing import Any
 
@@ -33,6 +35,7 @@ def form(srv: Any, action: str, **fields: str) -> httpx.Response:
 
 
 def test_pages_render_with_their_safety_headers(make_server: Any) -> None:
+    """Every page answers HTML with its CSP; unknown runs and static files are 404."""
     srv = make_server(CONFIG)
     srv.post(notification(alert({"alertname": "A", "team": "t", "instance": "web-1"})))
     (run,) = srv.wait_runs(1)
@@ -57,20 +60,27 @@ def test_pages_render_with_their_safety_headers(make_server: Any) -> None:
 
 
 def test_alert_data_is_shown_as_text_never_as_markup(make_server: Any) -> None:
+    """Labels, rendered parameters and query values are escaped on every page that
+    shows them, and a javascript: generatorURL never becomes a link."""
     srv = make_server(CONFIG)
     hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     payload = notification(alert({"alertname": "A", "team": "t", "instance": hostile}))
     payload["alerts"][0]["generatorURL"] = "javascript:alert(document.cookie)"
     srv.post(payload)
     (run,) = srv.wait_runs(1)
-    for path in ("/", f"/ui/runs/{run['id']}"):
+    for path in ("/", f"/ui/runs/{run['id']}", f"/ui/runs?fingerprint={run['fingerprint']}"):
         page = httpx.get(srv.url + path, timeout=10).text
         assert "<script>alert" not in page and "<img src=x" not in page
-        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page, path
         assert "javascript:" not in page  # not made into a link
+    listed = httpx.get(srv.url + "/ui/runs", params={"reflex": hostile}, timeout=10)
+    assert listed.status_code == 200 and "No run matches." in listed.text
+    assert "<script>alert" not in listed.text and "&lt;script&gt;" in listed.text
 
 
 def test_forms_need_their_token_and_go_back_only_within_the_site(make_server: Any) -> None:
+    """A form without a valid CSRF token or a reason is refused; after one, the
+    redirect stays on this site and the page says what was done."""
     srv = make_server(CONFIG)
     refused = form(srv, "/ui/pause", reason="no token")
     assert refused.status_code == 403
@@ -93,6 +103,8 @@ def test_forms_need_their_token_and_go_back_only_within_the_site(make_server: An
 
 
 def test_disable_enable_and_rerun_from_the_ui(make_server: Any) -> None:
+    """Disable, enable and re-run forms do what they say, and a held reflex does
+    not re-run."""
     srv = make_server(CONFIG)
     token = csrf(srv)
     assert form(srv, "/ui/disable/note", csrf=token, reason="noisy").status_code == 303
@@ -115,6 +127,8 @@ def test_disable_enable_and_rerun_from_the_ui(make_server: Any) -> None:
 
 
 def test_breaker_banner_links_the_failed_run_and_times_read_as_dates(make_server: Any) -> None:
+    """An open circuit breaker's banner links the run that failed; alert times read
+    as dates and Alertmanager's zero endsAt as unset."""
     srv = make_server("""\
 reflexes:
   - name: flaky
@@ -136,3 +150,117 @@ reflexes:
     assert re.search(r"<dt>Starts at</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(", run)
     assert "<dt>Ends at</dt><dd>-</dd>" in run
     assert "&lt;b&gt;w&lt;/b&gt;" in run and "<b>w</b>" not in run
+
+
+def _shown_params(page: str, step: str) -> tuple[str, dict[str, Any]]:
+    """The opening tag of a step's parameters block and the parameters it lists."""
+    article = page[page.index(f"<strong>{step}</strong>") :]
+    found = re.search(
+        r'(<details class="params"[^>]*>).*?<pre class="params">(.*?)</pre>', article, re.S
+    )
+    assert found, article
+    return found.group(1), json.loads(html.unescape(found.group(2)))
+
+
+def test_parameters_list_what_the_config_set_in_nested_models_too(make_server: Any) -> None:
+    """Stored parameters carry every default; the run page lists only what differs,
+    inside nested requests too, and keeps them open on a run that executed nothing
+    (dry run) since they are all there is to read."""
+    srv = make_server("""\
+reflexes:
+  - name: debug-while-firing
+    team: t
+    match: ['alertname="Slow"']
+    dry_run: true
+    on_firing:
+      - name: level to debug
+        log_level:
+          level: DEBUG
+          get: {url: "http://{{ alert.labels.instance }}/log/level"}
+          set: {url: "http://{{ alert.labels.instance }}/log/level", method: PUT}
+          retries: 0
+""")
+    srv.post(notification(alert({"alertname": "Slow", "team": "t", "instance": "web-1"})))
+    (run,) = srv.wait_runs(1, states=("skipped",))
+    stored = srv.run(run["id"])["steps"][0]["params"]
+    assert stored["logger"] == "ROOT" and stored["set"]["headers"] == {}  # defaults stored
+
+    tag, shown = _shown_params(
+        httpx.get(f"{srv.url}/ui/runs/{run['id']}", timeout=10).text, "level to debug"
+    )
+    assert shown == {
+        "level": "DEBUG",
+        "get": {"url": "http://web-1/log/level"},
+        "set": {"url": "http://web-1/log/level", "method": "PUT"},
+        "retries": 0,
+    }
+    assert " open" in tag
+
+
+def test_a_finished_step_shows_its_parameters_collapsed_and_its_exit_code_once(
+    make_server: Any,
+) -> None:
+    """Once a step ran, its parameters are collapsed, and its exit code is said once:
+    in the summary when the summary says it, on its own line otherwise."""
+    srv = make_server("""\
+reflexes:
+  - name: codes
+    team: t
+    match: ['alertname="C"']
+    on_firing:
+      - name: says it
+        exec: {command: ["sh", "-c", "exit 3"], success_exit_codes: [3]}
+      - name: killed
+        exec: {command: ["sh", "-c", "kill -KILL $$"]}
+""")
+    srv.post(notification(alert({"alertname": "C", "team": "t"})))
+    (run,) = srv.wait_runs(1, states=("failed",))
+    page = httpx.get(f"{srv.url}/ui/runs/{run['id']}", timeout=10).text
+    tag, shown = _shown_params(page, "says it")
+    assert tag == '<details class="params">'
+    assert shown == {"command": ["sh", "-c", "exit 3"], "success_exit_codes": [3]}
+    says, killed = page.split("<strong>killed</strong>")
+    assert '<span class="summary">exit 3</span>' in says and 'class="exit"' not in says
+    assert '<span class="summary">killed by SIGKILL</span>' in killed
+    assert '<code class="exit">-9</code>' in killed
+
+
+def test_the_runs_page_filters_by_alert_and_by_reflex(make_server: Any) -> None:
+    """/ui/runs lists the runs of one alert (its fingerprint, every episode) or of one
+    reflex, newest first; the reflexes page links to the latter."""
+    srv = make_server(
+        CONFIG
+        + """\
+  - name: other
+    team: t
+    match: ['alertname="B"']
+    on_firing: [{exec: {command: ["true"]}}]
+"""
+    )
+    a = alert({"alertname": "A", "team": "t", "instance": "web-1"})
+    srv.post(notification(a))
+    srv.post(
+        notification(
+            alert(
+                {"alertname": "A", "team": "t", "instance": "web-1"},
+                starts_at="2026-11-25T05:00:00Z",
+            )
+        )
+    )
+    srv.post(notification(alert({"alertname": "B", "team": "t", "instance": "web-2"})))
+    runs = srv.wait_runs(4, states=("succeeded", "skipped"))  # note has a cooldown
+    ids = {r["id"] for r in runs if r["fingerprint"] == a["fingerprint"]}
+    assert len(ids) == 2  # two episodes of A
+
+    def listed(**query: str) -> tuple[str, set[str]]:
+        page = httpx.get(f"{srv.url}/ui/runs", params=query, timeout=10).text
+        return page, set(re.findall(r'href="/ui/runs/([0-9a-z]{24})"', page))
+
+    page, found = listed(fingerprint=a["fingerprint"])
+    assert found == ids
+    assert "<h1>Runs for A web-1</h1>" in page and "Episode since" in page
+    assert listed(reflex="other")[1] == {r["id"] for r in runs if r["reflex"] == "other"}
+    assert listed()[1] == {r["id"] for r in runs}
+    assert "No run of this alert" in listed(fingerprint="0" * 16)[0]
+    reflexes = httpx.get(f"{srv.url}/ui/reflexes", timeout=10).text
+    assert '<a href="/ui/runs?reflex=other">all</a>' in reflexes

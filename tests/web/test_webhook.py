@@ -33,6 +33,7 @@ def test_fixture_payload_runs_once_then_resolves_once(make_server) -> None:  # t
         "status": "accepted",
         "runs_created": 1,
         "runs_skipped": 0,
+        "runs": {"queued": 1, "scheduled": 0, "awaiting_approval": 0, "skipped": {}},
         "duplicate": False,
     }
     # Repeats (repeat_interval) and duplicate deliveries of an HA pair.

@@ -1,5 +1,7 @@
 """The metrics reference: every metric alertreflex exports, read from a registry on
-which the classes that define them have registered their metrics."""
+which the classes that define them have registered their metrics: alertreflex's own,
+then the standard ``process_*`` and ``python_*`` ones of prometheus_client's
+collectors, in a table of their own."""
 
 from __future__ import annotations
 
@@ -60,9 +62,20 @@ def metrics(reg: CollectorRegistry | None = None) -> list[MetricDoc]:
     return sorted(found, key=lambda m: m.name)
 
 
-def reference() -> str:
+# Families that are not alertreflex's own: prometheus_client's standard collectors.
+_STANDARD_PREFIXES = ("process_", "python_")
+
+_STANDARD_INTRO = (
+    "Beside these, `/metrics` has the standard series of prometheus_client's collectors,"
+    " as every Prometheus client library exports them: the process's CPU, memory, open"
+    " files and start time (`process_*`, read from `/proc`), the Python version"
+    " (`python_info`) and the garbage collector's work (`python_gc_*`)."
+)
+
+
+def _table(found: list[MetricDoc]) -> str:
     rows = []
-    for m in metrics():
+    for m in found:
         name = html.key(m.name, "_")
         if m.type == "histogram":
             name += "<br>and its " + ", ".join(html.code(s) for s in ("_bucket", "_sum", "_count"))
@@ -78,3 +91,10 @@ def reference() -> str:
             )
         )
     return html.table(("Metric", "Type", "Labels", "Help"), rows)
+
+
+def reference() -> str:
+    found = metrics()
+    standard = [m for m in found if m.name.startswith(_STANDARD_PREFIXES)]
+    own = [m for m in found if m not in standard]
+    return _table(own) + _STANDARD_INTRO + _table(standard)

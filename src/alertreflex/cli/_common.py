@@ -9,6 +9,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from alertreflex.config.loader import Problem
+
+# Exit statuses, the same for every command (docs/cli.md). A file named on the
+# command line that is missing or unreadable is invalid input (1), as for
+# `promtool check config /missing`; a server or store that cannot be reached is a
+# failure (1): running the same command line again later may succeed.
+OK = 0
+FAILED = 1
+USAGE = 2  # the command line itself is wrong; argparse exits 2 for its own errors
+
+EXIT_STATUS_HELP = """\
+exit status (every command):
+  0  success
+  1  failure or invalid input: a check found problems, an input file is missing,
+     unreadable or invalid, a server or store cannot be reached or refused
+  2  usage error: the command line itself is wrong (an unknown, missing or
+     conflicting option, or an option value of the wrong form)"""
+
 
 def add_command(sub: Any, name: str, help_text: str, example: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
@@ -28,6 +46,20 @@ def api_error(resp: httpx.Response) -> str:
     except ValueError:
         return resp.text
     return str(doc.get("error", resp.text)) if isinstance(doc, dict) else resp.text
+
+
+def problem_json(
+    problem: Problem, *, severity: str | None = None, column: int | None = None
+) -> dict[str, Any]:
+    """One problem as `--json` prints it, the same shape for every command."""
+    return {
+        "file": problem.file,
+        "line": problem.line,
+        "column": column,
+        "path": problem.path,
+        "message": problem.message,
+        "severity": severity or ("warning" if problem.warning else "error"),
+    }
 
 
 TOKEN_ENV = "ALERTREFLEX_TOKEN"  # noqa: S105 - the variable's name, not a token

@@ -8,10 +8,14 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command, problem_json
 from alertreflex.files import atomic_write
+
+if TYPE_CHECKING:
+    from alertreflex.config.loader import Problem
+    from alertreflex.convert.amx.output import Conversion
 
 
 def register(sub: Any) -> None:
@@ -54,15 +58,22 @@ def register(sub: Any) -> None:
         help="do not read the commands' script files for AMX_ALERT_<n> variables past the "
         "first alert (each run has one)",
     )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout: ok, the reflexes, where the YAML went "
+        "(the YAML itself without -o), the problems and the remarks, each with file, "
+        "line, path and message (docs/cli.md)",
+    )
     p.epilog = (p.epilog or "") + (
         "\n\nThe remarks on what behaves differently head the YAML as comments and go to"
         "\nstandard error. The output passes `alertreflex check`; it is checked before it"
         "\nis written.\n"
         "\nexit status:\n"
         "  0  converted\n"
-        "  1  FILE is not a valid am-executor config (file:line: path: message), or a\n"
-        "     command has no team; nothing is written\n"
-        "  2  a usage error or a FILE that cannot be read\n"
+        "  1  FILE cannot be read or is not a valid am-executor config (file:line: path:\n"
+        "     message), or a command has no team; nothing is written\n"
+        "  2  a usage error\n"
         "\nThe mapping, field by field: docs/migrating-from-am-executor.md"
     )
     p.set_defaults(func=run)
@@ -73,6 +84,7 @@ class _UsageError(Exception):
 
 
 def run(args: argparse.Namespace) -> int:
+    from alertreflex.config.loader import Problem
     from alertreflex.convert.amx.config import AmxConfigError, parse_amx_config
     from alertreflex.convert.amx.reflexes import ConvertOptions, convert_amx
 
@@ -86,39 +98,79 @@ def run(args: argparse.Namespace) -> int:
             scan_scripts=not args.no_scan,
             script_dirs=() if args.file == "-" else (Path(args.file).resolve().parent,),
         )
-        text = _read(args.file)
     except _UsageError as exc:
         print(f"alertreflex convert-amx: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
     try:
+        text = _read(args.file)
         conversion = convert_amx(parse_amx_config(text, name), options)
+    except _ReadError as exc:
+        said = [f"alertreflex convert-amx: cannot read {name}: {exc}"]
+        return _failed(args, [Problem(name, 0, "", f"cannot read: {exc}")], said)
     except AmxConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return 1
+        return _failed(args, exc.problems)
     output = conversion.to_yaml()
     refused = _check(output, options.ownership_label)
     if refused:
-        print(
+        headline = (
             "alertreflex convert-amx: the converted config does not pass alertreflex check "
-            "(please report this):",
-            file=sys.stderr,
+            "(please report this):"
         )
-        for line in refused:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    for message in conversion.messages():
-        print(message, file=sys.stderr)
+        return _failed(args, refused, [headline, *(f"  {p}" for p in refused)])
+    to_file = bool(args.output) and args.output != "-"
+    if not args.json:
+        for message in conversion.messages():
+            print(message, file=sys.stderr)
     try:
-        if args.output and args.output != "-":
+        if to_file:
             atomic_write(Path(args.output), output)
-        else:
+        elif not args.json:
             sys.stdout.write(output)
             sys.stdout.flush()
     except OSError as exc:
-        print(f"alertreflex convert-amx: cannot write: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        said = [f"alertreflex convert-amx: cannot write: {exc}"]
+        return _failed(args, [Problem(args.output, 0, "", f"cannot write: {exc}")], said)
+    if args.json:
+        doc = _json_doc(conversion, [])
+        doc.update(output=args.output if to_file else None, yaml=None if to_file else output)
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    return OK
+
+
+def _failed(
+    args: argparse.Namespace, problems: list[Problem], text: list[str] | None = None
+) -> int:
+    """Say why nothing was converted: ``text`` (default: each problem's line) on
+    standard error, or the JSON document; the exit status."""
+    if args.json:
+        print(json.dumps(_json_doc(None, problems), indent=2, ensure_ascii=False))
+        return FAILED
+    for line in text if text is not None else map(str, problems):
+        print(line, file=sys.stderr)
+    return FAILED
+
+
+def _json_doc(conversion: Conversion | None, problems: list[Problem]) -> dict[str, Any]:
+    """--json's document (docs/cli.md): the remarks as notes shaped like problems."""
+    from alertreflex.config.loader import Problem
+
+    remarks: list[Problem] = []
+    if conversion is not None:
+        source = conversion.source
+        remarks += [Problem(source, 0, "", text) for text in conversion.remarks]
+        for cmd, text in conversion.skipped:
+            remarks.append(Problem(source, cmd.line, f"commands[{cmd.index}]", text))
+        for r in conversion.reflexes:
+            at = f"commands[{r.command.index}]"
+            remarks += [Problem(source, r.command.line, at, text) for text in r.remarks]
+    return {
+        "ok": conversion is not None,
+        "reflexes": [r.reflex["name"] for r in conversion.reflexes] if conversion else [],
+        "output": None,
+        "yaml": None,
+        "problems": [problem_json(p) for p in problems],
+        "remarks": [problem_json(p, severity="note") for p in remarks],
+    }
 
 
 def _team(value: str | None) -> str | None:
@@ -147,20 +199,22 @@ def _timeout(value: str) -> str:
     return value
 
 
+class _ReadError(Exception):
+    """FILE cannot be read: invalid input, said as ``cannot read FILE: why``."""
+
+
 def _read(name: str) -> str:
     try:
         data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     except OSError as exc:
-        raise _UsageError(f"cannot read {name}: {exc.strerror or exc}") from exc
+        raise _ReadError(exc.strerror or str(exc)) from exc
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _UsageError(
-            f"cannot read {name}: not UTF-8 ({exc.reason} at byte {exc.start})"
-        ) from None
+        raise _ReadError(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
-def _check(output: str, ownership_label: str) -> list[str]:
+def _check(output: str, ownership_label: str) -> list[Problem]:
     """What `alertreflex check` would say about ``output`` in a config whose
     ``settings.ownership_label`` is ``ownership_label``; empty when it passes."""
     from alertreflex.actions.base import load_action_types, params_models
@@ -176,5 +230,5 @@ def _check(output: str, ownership_label: str) -> list[str]:
         try:
             load_config(Path(tmp), params_models(load_action_types()), read_secrets=False)
         except ConfigError as exc:
-            return [str(p) for p in exc.problems]
+            return exc.problems
     return []

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command
 from alertreflex.files import atomic_write
 
 
@@ -40,11 +42,20 @@ def register(sub: Any) -> None:
         metavar="NAME",
         help="with one FILE: the rule group's name (default: the file name without .rules)",
     )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout: ok, each FILE with its rule count and "
+        "where its YAML went (the YAML itself when it is not written to a file), and "
+        "every problem with file, line, column and message (docs/cli.md)",
+    )
     p.epilog = (p.epilog or "") + (
         "\n\nexit status:\n"
         "  0  converted\n"
-        "  1  a syntax error, printed as file:line:column: message; nothing is written\n"
-        "  2  a usage error or a FILE that cannot be read\n"
+        "  1  a FILE cannot be read or has a syntax error (printed as\n"
+        "     file:line:column: message), or the output cannot be written; with several\n"
+        "     FILEs nothing is written unless all convert\n"
+        "  2  a usage error\n"
         "\nWhat is converted, and what is refused: docs/rules-1x.md"
     )
     p.set_defaults(func=run)
@@ -54,45 +65,111 @@ class _UsageError(Exception):
     pass
 
 
+@dataclass
+class _Result:
+    """What became of one FILE."""
+
+    name: str
+    rules: int = 0
+    yaml: str | None = None
+    output: Path | None = None  # where the YAML is written; None: standard output
+
+
 def run(args: argparse.Namespace) -> int:
     files: list[str] = args.files
     try:
         _check_usage(args)
         targets = _targets(files, args.output_dir) if args.output_dir else {}
-        sources = [(name, _read(name)) for name in files]
     except _UsageError as exc:
         print(f"alertreflex convert-rules: {exc}", file=sys.stderr)
-        return 2
-    converted = _convert_all(sources, args.group)
-    if converted is None:
-        return 1
-    try:
-        if args.output_dir:
-            for name, yaml_text in zip(files, converted, strict=True):
-                atomic_write(targets[name], yaml_text)
-        elif args.output and args.output != "-":
-            atomic_write(Path(args.output), converted[0])
-        else:
-            sys.stdout.buffer.write(converted[0].encode())
-            sys.stdout.flush()
-    except OSError as exc:
-        print(f"alertreflex convert-rules: cannot write: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return USAGE
+    results = [_Result(name, output=targets.get(name)) for name in files]
+    if args.output and args.output != "-":
+        results[0].output = Path(args.output)
+    # All or nothing: every FILE is read and converted before anything is written,
+    # and every problem of every FILE is reported.
+    problems = [p for r in results if (p := _convert(r, args.group)) is not None]
+    if not problems:
+        problems = _write(results, to_stdout=not args.json)
+    if args.json:
+        _print_json(results, problems)
+    else:
+        for problem in problems:
+            print(problem["text"], file=sys.stderr)
+    return FAILED if problems else OK
 
 
-def _convert_all(sources: list[tuple[str, str]], group: str | None) -> list[str] | None:
-    """The YAML of every source, or None after printing every syntax error: all or
-    nothing, so that a set of files is never half converted."""
+def _convert(result: _Result, group: str | None) -> dict[str, Any] | None:
+    """Read and convert one FILE into ``result``; the problem, if any."""
     from alertreflex.sync.rules1x import RuleSyntaxError, convert_rules_1x
 
-    converted: list[str] = []
-    for name, text in sources:
+    label = _label(result.name)
+    try:
+        text = _read(result.name)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        return _problem(
+            label,
+            0,
+            None,
+            f"cannot read: {why}",
+            text=f"alertreflex convert-rules: cannot read {label}: {why}",
+        )
+    try:
+        converted = convert_rules_1x(text, filename=label, group=group)
+    except RuleSyntaxError as exc:
+        return _problem(exc.file, exc.line, exc.column, exc.message, text=str(exc))
+    result.yaml = converted.to_yaml()
+    result.rules = len(converted.rule_lines)
+    return None
+
+
+def _write(results: list[_Result], *, to_stdout: bool) -> list[dict[str, Any]]:
+    for r in results:
+        yaml_text = r.yaml or ""  # every one converted, or nothing is written
         try:
-            converted.append(convert_rules_1x(text, filename=_label(name), group=group).to_yaml())
-        except RuleSyntaxError as exc:
-            print(exc, file=sys.stderr)
-    return converted if len(converted) == len(sources) else None
+            if r.output is not None:
+                atomic_write(r.output, yaml_text)
+            elif to_stdout:
+                sys.stdout.buffer.write(yaml_text.encode())
+                sys.stdout.flush()
+        except OSError as exc:
+            where = str(r.output or "<stdout>")
+            return [_problem(where, 0, None, f"cannot write: {exc}")]
+    return []
+
+
+def _problem(
+    file: str, line: int, column: int | None, message: str, *, text: str | None = None
+) -> dict[str, Any]:
+    """A problem as --json prints it; ``text`` is its line without --json."""
+    where = f"{file}:{line}:" if line else "alertreflex convert-rules:"
+    return {
+        "file": file,
+        "line": line,
+        "column": column,
+        "path": "",
+        "message": message,
+        "severity": "error",
+        "text": text or f"{where} {message}",
+    }
+
+
+def _print_json(results: list[_Result], problems: list[dict[str, Any]]) -> None:
+    doc = {
+        "ok": not problems,
+        "files": [
+            {
+                "file": _label(r.name),
+                "rules": r.rules if r.yaml is not None else None,
+                "output": str(r.output) if r.output is not None and not problems else None,
+                "yaml": r.yaml if r.output is None and not problems else None,
+            }
+            for r in results
+        ],
+        "problems": [{k: v for k, v in p.items() if k != "text"} for p in problems],
+    }
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 def _check_usage(args: argparse.Namespace) -> None:
@@ -131,8 +208,5 @@ def _label(name: str) -> str:
 def _read(name: str) -> str:
     """The file's text. Undecodable bytes become surrogates, which the converter
     reports as invalid UTF-8 at their line and column."""
-    try:
-        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-    except OSError as exc:
-        raise _UsageError(f"cannot read {name}: {exc.strerror or exc}") from exc
+    data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     return data.decode("utf-8", errors="surrogateescape")

@@ -7,8 +7,16 @@ import getpass
 import socket
 import sys
 from typing import Any
+from urllib.parse import quote
 
-from alertreflex.cli._common import TOKEN_ENV, add_command, api_error, auth_headers
+from alertreflex.cli._common import (
+    FAILED,
+    OK,
+    TOKEN_ENV,
+    add_command,
+    api_error,
+    auth_headers,
+)
 from alertreflex.defaults import DEFAULT_LISTEN
 
 _COMMANDS = (
@@ -38,7 +46,11 @@ _COMMANDS = (
 def register(sub: Any) -> None:
     for name, help_text, example, reason_required in _COMMANDS:
         p = add_command(sub, name, help_text, example)
-        p.add_argument("run_id", metavar="RUN_ID")
+        p.add_argument(
+            "run_id",
+            metavar="RUN_ID",
+            help="the run's id, or any unique prefix of it (as with git)",
+        )
         p.add_argument("--reason", required=reason_required, help="why: recorded with who and when")
         p.add_argument(
             "--url",
@@ -59,18 +71,18 @@ def run(args: argparse.Namespace) -> int:
         "reason": args.reason or "",
         "by": args.by or f"{getpass.getuser()}@{socket.gethostname()}",
     }
-    url = f"{args.url.rstrip('/')}/api/v1/runs/{args.run_id}/{args.verb}"
+    url = f"{args.url.rstrip('/')}/api/v1/runs/{quote(args.run_id, safe='')}/{args.verb}"
     try:
         resp = httpx.post(url, json=body, headers=auth_headers(), timeout=10, trust_env=False)
     except httpx.HTTPError as exc:
         print(f"alertreflex: cannot reach {url}: {exc}", file=sys.stderr)
-        return 2
+        return FAILED
     if resp.status_code != 200:
         print(f"alertreflex: {url}: HTTP {resp.status_code}: {api_error(resp)}", file=sys.stderr)
-        return 1
+        return FAILED
     run_doc = resp.json()["run"]
     if args.verb == "rerun":
-        print(f"run {run_doc['id']} queued: a manual re-run of {args.run_id}")
+        print(f"run {run_doc['id']} queued: a manual re-run of {run_doc['rerun_of']}")
     else:
-        print(f"run {args.run_id} {run_doc['state']}")
-    return 0
+        print(f"run {run_doc['id']} {run_doc['state']}")
+    return OK

@@ -16,10 +16,26 @@ def register(sub: Any) -> None:
         "Start the demo JVM, alertreflex, Alertmanager and Prometheus on loopback, fill "
         "the orange bucket, and show the thread dumps, the DEBUG log level while firing "
         "and back after, and the night shift's pizza. Installs nothing: missing tools "
-        "are named with the command that installs them. Stops everything it started.",
+        "are named with the command that installs them. Then it keeps everything "
+        "running, for a look at the UI, until Ctrl-C, and stops everything it started.",
         "alertreflex demo --all-day --flips 2",
     )
-    p.add_argument("--keep", action="store_true", help="keep the logs, configs and store")
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--keep",
+        dest="keep",
+        action="store_const",
+        const=True,
+        default=None,
+        help="also keep the logs, configs, thread dumps and store after Ctrl-C",
+    )
+    keep.add_argument(
+        "--no-keep",
+        dest="keep",
+        action="store_const",
+        const=False,
+        help="stop everything as soon as the report is printed, and remove what it wrote",
+    )
     p.add_argument("--workdir", help="use this directory (kept) instead of a temporary one")
     p.add_argument(
         "--flips",

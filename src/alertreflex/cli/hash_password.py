@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command
 
 DEFAULT_COST = 12
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (or, since bcrypt 5, refuses) the rest
@@ -37,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
 
     if not 4 <= args.cost <= 31:
         print("alertreflex: --cost must be between 4 and 31", file=sys.stderr)
-        return 2
+        return USAGE
     password = _read_password()
     if password is None:
-        return 1
+        return FAILED
     if not password:
         print("alertreflex: the password is empty", file=sys.stderr)
-        return 1
+        return FAILED
     raw = password.encode("utf-8")
     if len(raw) > MAX_PASSWORD_BYTES:
         print(
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
             f"{MAX_PASSWORD_BYTES}: choose a shorter one",
             file=sys.stderr,
         )
-        return 1
+        return FAILED
     print(bcrypt.hashpw(raw, bcrypt.gensalt(rounds=args.cost)).decode("ascii"))
-    return 0
+    return OK
 
 
 def _read_password() -> str | None:

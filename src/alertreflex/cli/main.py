@@ -24,13 +24,16 @@ from alertreflex.cli import (
     test_reflexes,
     testcmd,
 )
+from alertreflex.cli._common import EXIT_STATUS_HELP
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alertreflex",
         description="Turns Prometheus alerts into automatic, owned, audited operations.",
-        epilog="Run 'alertreflex COMMAND --help' for a command's options and an example.",
+        epilog="Run 'alertreflex COMMAND --help' for a command's options and an example.\n\n"
+        + EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"alertreflex {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

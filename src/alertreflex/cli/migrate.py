@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command
 from alertreflex.defaults import DEFAULT_STORAGE
 
 
@@ -49,15 +49,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         before, after = asyncio.run(migrate_store(args.storage, check=args.check))
-    except (StorageURLError, StoreError) as exc:
+    except StorageURLError as exc:
         print(f"alertreflex: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
+    except StoreError as exc:  # unreachable, or not a store this release can migrate
+        print(f"alertreflex: {exc}", file=sys.stderr)
+        return FAILED
     where = redact(args.storage)
     if args.check:
         print(f"{where}: {describe(before)}; this alertreflex needs version {after}")
-        return 0 if before == after else 1
+        return OK if before == after else FAILED
     if before == after:
         print(f"{where}: schema version {after}, nothing to do")
     else:
         print(f"{where}: {describe(before)} -> schema version {after}")
-    return 0
+    return OK

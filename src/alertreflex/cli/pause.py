@@ -8,7 +8,14 @@ import socket
 import sys
 from typing import Any
 
-from alertreflex.cli._common import TOKEN_ENV, add_command, api_error, auth_headers
+from alertreflex.cli._common import (
+    FAILED,
+    OK,
+    TOKEN_ENV,
+    add_command,
+    api_error,
+    auth_headers,
+)
 from alertreflex.defaults import DEFAULT_LISTEN
 
 
@@ -56,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
         resp = httpx.post(url, json=body, headers=auth_headers(), timeout=10, trust_env=False)
     except httpx.HTTPError as exc:
         print(f"alertreflex: cannot reach {url}: {exc}", file=sys.stderr)
-        return 2
+        return FAILED
     if resp.status_code != 200:
         print(f"alertreflex: {url}: HTTP {resp.status_code}: {api_error(resp)}", file=sys.stderr)
-        return 1
+        return FAILED
     what = f"reflex {args.reflex}" if args.reflex else "alertreflex"
     if args.pause:
         done = "disabled" if args.reflex else "paused"
@@ -68,4 +75,4 @@ def run(args: argparse.Namespace) -> int:
         was = resp.json().get("was")
         done = "enabled" if args.reflex else "resumed"
         print(f"{what} {done}" + ("" if was else " (it was not held)"))
-    return 0
+    return OK

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import FAILED, OK, add_command
 
 EXAMPLE = """alertreflex schema --output alertreflex.schema.json
 
@@ -55,16 +55,16 @@ def run(args: argparse.Namespace) -> int:
         types = load_action_types()
     except Exception as exc:  # a broken plugin: say which, do not print a traceback
         print(f"alertreflex: cannot load the action types: {exc}", file=sys.stderr)
-        return 2
+        return FAILED
     schema = config_json_schema(params_models(types), team_file=args.team_file)
     text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     if args.output is None:
         sys.stdout.write(text)
-        return 0
+        return OK
     try:
         Path(args.output).write_text(text, encoding="utf-8")
     except OSError as exc:
         print(f"alertreflex: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return FAILED
     print(f"wrote {args.output} (action types: {', '.join(sorted(types))})", file=sys.stderr)
-    return 0
+    return OK

@@ -25,6 +25,7 @@ ENV = {
     "storage": "ALERTREFLEX_STORAGE",
     "log_level": "ALERTREFLEX_LOG_LEVEL",
     "log_format": "ALERTREFLEX_LOG_FORMAT",
+    "replica": "ALERTREFLEX_REPLICA",
 }
 # What applies when neither the option nor its variable is given.
 BUILTIN = {
@@ -77,6 +78,12 @@ def register(sub: Any) -> None:
         choices=LOG_FORMATS,
         help=f"default logfmt [{ENV['log_format']}]",
     )
+    p.add_argument(
+        "--replica",
+        metavar="NAME",
+        help="this replica's name, the same across restarts: the replica label of"
+        f" alertreflex_replica_info (default the host name) [{ENV['replica']}]",
+    )
     p.set_defaults(func=lambda args: run(args, p))
 
 
@@ -109,6 +116,12 @@ def resolve(args: argparse.Namespace, fail: Callable[[str], NoReturn]) -> dict[s
         problem = _storage_problem(values["storage"])
         if problem is not None:
             fail(f"{ENV['storage']}={values['storage']!r}: {problem}")
+    if "replica" in from_env:
+        from alertreflex.store.urls import replica_name_problem
+
+        problem = replica_name_problem(values["replica"])
+        if problem is not None:
+            fail(f"{ENV['replica']}={values['replica']!r}: {problem}")
     return values
 
 
@@ -139,4 +152,4 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from alertreflex.web.server import serve
 
     configure_logging(values["log_level"], "json" if values["log_format"] == "json" else "logfmt")
-    return serve(values["config"], values["storage"], values["listen"])
+    return serve(values["config"], values["storage"], values["listen"], values.get("replica"))

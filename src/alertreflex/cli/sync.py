@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command
 
 if TYPE_CHECKING:
     from alertreflex.sync.syncer import Syncer, SyncResult
@@ -95,27 +95,32 @@ def run(args: argparse.Namespace) -> int:
             interval = parse_duration(args.watch)
             if interval <= 0:
                 raise ValueError("--watch must be positive")
-        promtool = find_promtool(args.promtool)
-        token = (
-            args.alertreflex_token_file.read_text().strip() if args.alertreflex_token_file else None
-        )
         source = GitSource(args.repo, args.ref, Path(os.path.expanduser(args.cache_dir)))
-    except (ValueError, PromtoolError, SourceError, OSError) as exc:
+    except (ValueError, SourceError) as exc:
         print(f"alertreflex sync: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
     if not args.check and (args.rules_dir is None or args.reflexes_file is None):
         print("alertreflex sync: --rules-dir and --reflexes-file are required", file=sys.stderr)
-        return 2
+        return USAGE
     if args.check and (interval is not None or args.prometheus_url or args.alertreflex_url):
         print(
             "alertreflex sync: --check writes and reloads nothing: no --watch, "
             "--prometheus-url or --alertreflex-url",
             file=sys.stderr,
         )
-        return 2
+        return USAGE
     if args.metrics_listen and interval is None:
         print("alertreflex sync: --metrics-listen needs --watch", file=sys.stderr)
-        return 2
+        return USAGE
+    try:
+        # Files and programs the options name: missing ones are invalid input.
+        promtool = find_promtool(args.promtool)
+        token = (
+            args.alertreflex_token_file.read_text().strip() if args.alertreflex_token_file else None
+        )
+    except (PromtoolError, OSError) as exc:
+        print(f"alertreflex sync: {exc}", file=sys.stderr)
+        return FAILED
     if promtool is None:
         print(
             "alertreflex sync: promtool not found: rule files get alertreflex's checks "
@@ -157,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         configure_logging("critical")  # the report below says it all
         result = syncer.check() if args.check else syncer.run_once(force=True)
         show(result)
-        return 0 if result.ok else 1
+        return OK if result.ok else FAILED
     configure_logging("info", "json" if args.json else "logfmt")
     return _watch(syncer, interval, args.metrics_listen)
 
@@ -174,11 +179,14 @@ def _watch(syncer: Syncer, interval: float, metrics_listen: str | None) -> int:
         host, _, port = metrics_listen.rpartition(":")
         try:
             start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
-        except (ValueError, OSError) as exc:
+        except ValueError as exc:
             print(f"alertreflex sync: --metrics-listen {metrics_listen}: {exc}", file=sys.stderr)
-            return 2
+            return USAGE
+        except OSError as exc:  # the address is taken, or not this machine's
+            print(f"alertreflex sync: --metrics-listen {metrics_listen}: {exc}", file=sys.stderr)
+            return FAILED
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     syncer.watch(interval, stop)
-    return 0
+    return OK

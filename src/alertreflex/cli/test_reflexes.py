@@ -2,8 +2,9 @@
 
 Like ``promtool test rules``: each file's tests run against the config and the
 command prints SUCCESS or FAILED per file with every failure as ``file:line: test
-'name': message``. Exit 0 if every test passes, 1 if one fails, 2 if a test file
-or the config cannot be read or is invalid. The format: docs/reflex-tests.md.
+'name': message``. Exit 0 if every test passes, 1 if one fails or a test file or the
+config cannot be read or is invalid (INVALID), 2 for a usage error. The format:
+docs/reflex-tests.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command
 
 if TYPE_CHECKING:
     from alertreflex.engine.reflextests import ReflexTestFile, ReflexTestReport
@@ -89,21 +90,21 @@ def run(args: argparse.Namespace) -> int:
     files = find_test_files(args.files)
     if not files:
         print("alertreflex test-reflexes: no test files found", file=sys.stderr)
-        return 2
+        return FAILED
     owners: dict[str, str] = {}
     paths: list[str] = args.config or []
     if not paths:
         found = team_reflex_files(files)
         if isinstance(found, str):
             print(f"alertreflex test-reflexes: {found}", file=sys.stderr)
-            return 2
+            return USAGE
         owners = found
         paths = sorted(owners)
     try:
         cfg = load_config(paths, params_models(types), read_secrets=False, owners=owners)
     except ConfigError as exc:
         print(f"invalid config:\n{exc}", file=sys.stderr)
-        return 2
+        return FAILED
     loaded: list[ReflexTestFile] = []
     invalid: dict[str, ReflexTestFileError] = {}
     for path in files:
@@ -117,9 +118,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(_file_block(str(path), report, invalid.get(str(path)))))
         print()
     print(_summary(report, len(files), len(invalid)))
-    if invalid:
-        return 2
-    return 1 if report.failures else 0
+    return FAILED if invalid or report.failures else OK
 
 
 def _file_block(path: str, report: ReflexTestReport, error: Exception | None) -> list[str]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alertreflex.cli._common import add_command
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command
 
 if TYPE_CHECKING:
     import httpx
@@ -44,7 +44,12 @@ def register(sub: Any) -> None:
         "alertreflex test --config examples/alertreflex.yml "
         '--labels \'{alertname="BucketTooFull_ORANGE",team="warehouse"}\' --explain',
     )
-    p.add_argument("--config", required=True, metavar="PATH")
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="PATH",
+        help="the config: a file, or a directory of *.yml and *.yaml files",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--labels", metavar="LABELS", help='an alert\'s labels: \'{a="b",c="d"}\'')
     src.add_argument(
@@ -102,36 +107,47 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.explain and (args.at is not None or args.url is not None):
         print("alertreflex test: --at and --url need --explain", file=sys.stderr)
-        return 2
+        return USAGE
+    if args.labels is not None:
+        try:
+            n = payload_from_labels(args.labels, args.status or "firing")
+        except (MatcherError, ValidationError) as exc:
+            # --labels is part of the command line: a malformed one is a usage error.
+            print(f"alertreflex test: --labels: {exc}", file=sys.stderr)
+            return USAGE
+    else:
+        try:
+            raw = (
+                sys.stdin.buffer.read() if args.payload == "-" else Path(args.payload).read_bytes()
+            )
+            n = NOTIFICATION_ADAPTER.validate_json(raw)
+        except OSError as exc:
+            print(f"alertreflex test: cannot read {args.payload}: {exc.strerror}", file=sys.stderr)
+            return FAILED
+        except ValidationError as exc:
+            print(f"alertreflex test: {args.payload}: {exc}", file=sys.stderr)
+            return FAILED
     types = load_action_types()
     try:
         cfg = load_config(args.config, params_models(types), read_secrets=False)
     except ConfigError as exc:
         print(f"invalid config:\n{exc}", file=sys.stderr)
-        return 1
-    try:
-        if args.labels is not None:
-            n = payload_from_labels(args.labels, args.status or "firing")
-        else:
-            raw = (
-                sys.stdin.buffer.read() if args.payload == "-" else Path(args.payload).read_bytes()
-            )
-            n = NOTIFICATION_ADAPTER.validate_json(raw)
-    except (MatcherError, ValidationError, OSError) as exc:
-        print(f"alertreflex test: {exc}", file=sys.stderr)
-        return 2
+        return FAILED
     actions: dict[str, Action[Any]] = {name: cls() for name, cls in types.items()}
     if args.explain:
         return explain(args, cfg, n, actions)
     results = evaluate(n, cfg, actions, args.status)
     if args.json:
         print(json.dumps(results, indent=2))
-        return 0
+        return OK
     failed = False
     for res in results:
         print(f"alert {labels_text(res['labels'])} ({res['status']}):")
         if not res["reflexes"]:
-            print("  matches no reflex")
+            print(
+                f"  matches no reflex of the {len(cfg.reflexes)} configured; add --explain "
+                "to see why each does not (ownership, matchers, time windows)"
+            )
         for m in res["reflexes"]:
             note = " [dry_run]" if m["dry_run"] else ""
             print(
@@ -141,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             for line in _steps_lines(m["steps"], "    "):
                 print(line)
             failed |= any("error" in s for s in m["steps"])
-    return 1 if failed else 0
+    return FAILED if failed else OK
 
 
 # --------------------------------------------------------------------------- --explain
@@ -183,11 +199,11 @@ def explain(
             ]
     except (httpx.HTTPError, RunsApiError) as exc:
         print(f"alertreflex test: cannot read runs and controls of {base}: {exc}", file=sys.stderr)
-        return 2
+        return FAILED
     if args.json:
         doc = [_alert_json(a, at, exps) for a, exps in explained]
         print(json.dumps(doc, indent=2))
-        return 0
+        return OK
     failed = False
     for k, (a, exps) in enumerate(explained):
         if k:
@@ -195,7 +211,7 @@ def explain(
         lines, step_failed = _explain_text(a, at, exps, cfg.settings.ownership_label)
         print("\n".join(lines))
         failed |= step_failed
-    return 1 if failed else 0
+    return FAILED if failed else OK
 
 
 class RunsApiError(Exception):

@@ -8,10 +8,13 @@ warning: message``) point at what works but is unsafe, and reject nothing.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path as FsPath
@@ -53,7 +56,8 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:"
+        # Line 0: the problem is the file itself (missing, unreadable, empty).
+        where = f"{self.file}:{self.line}:" if self.line else f"{self.file}:"
         message = f"warning: {self.message}" if self.warning else self.message
         return f"{where} {self.path}: {message}" if self.path else f"{where} {message}"
 
@@ -222,6 +226,7 @@ class _Loader:
         self.settings_doc: LocatedDocument | None = None  # for the lines of secret settings
         self.reflexes: dict[str, Reflex] = {}
         self.intervals: dict[str, tuple[NamedTimeInterval, str]] = {}  # name -> (it, where)
+        self.team_hinted: set[str] = set()  # files told why a reflex may lack its team
 
     def _problem(self, file: str, doc: LocatedDocument, path: Path, message: str) -> None:
         self.problems.append(Problem(file, doc.line_of(path), format_path(path), message))
@@ -246,7 +251,7 @@ class _Loader:
             return None
         for key in data:
             if key not in ConfigFile.model_fields:
-                self._problem(name, doc, (key,), "unknown field")
+                self._problem(name, doc, (key,), unknown_field(str(key), ConfigFile.model_fields))
         # Settings and each reflex are validated on their own, so that one broken
         # reflex does not hide the problems of the others.
         raw_settings = data.get("settings")
@@ -262,7 +267,7 @@ class _Loader:
             try:
                 settings = Settings.model_validate(raw_settings)
             except ValidationError as exc:
-                self._pydantic_problems(name, doc, ("settings",), exc)
+                self._pydantic_problems(name, doc, ("settings",), exc, Settings)
             else:
                 if self.settings is not None:
                     self._problem(
@@ -293,7 +298,7 @@ class _Loader:
             try:
                 ti = NamedTimeInterval.model_validate(item)
             except ValidationError as exc:
-                self._pydantic_problems(file, doc, at, exc)
+                self._pydantic_problems(file, doc, at, exc, NamedTimeInterval)
                 continue
             if (other := self.intervals.get(ti.name)) is not None:
                 self._problem(
@@ -324,10 +329,39 @@ class _Loader:
         return tuple(found)
 
     def _pydantic_problems(
-        self, file: str, doc: LocatedDocument, at: Path, exc: ValidationError
+        self,
+        file: str,
+        doc: LocatedDocument,
+        at: Path,
+        exc: ValidationError,
+        model: type[BaseModel],
     ) -> None:
         for err in exc.errors():
-            self._problem(file, doc, (*at, *err["loc"]), _pydantic_message(err))
+            message = _pydantic_message(err, model)
+            if model is ReflexConfig and err["type"] == "missing" and err["loc"] == ("team",):
+                message += self._team_file_hint(file)
+            self._problem(file, doc, (*at, *err["loc"]), message)
+
+    def _team_file_hint(self, file: str) -> str:
+        """Why a reflex may lack its team, said at the first such reflex of a file:
+        the files of an ownership repository get theirs from their directory."""
+        if file in self.team_hinted:
+            return ""
+        self.team_hinted.add(file)
+        resolved = FsPath(file).resolve()
+        teams = next((d for d in resolved.parents if d.name == "teams"), None)
+        if teams is not None and len(resolved.relative_to(teams).parts) > 1:
+            team = resolved.relative_to(teams).parts[0]
+            return (
+                f": this looks like a team file of an ownership repository (teams/{team}/ "
+                f"gives its reflexes team {team!r}); check it with `alertreflex sync "
+                "--repo REPO --check` (docs/ownership.md)"
+            )
+        return (
+            " (only the reflexes of a team file in an ownership repository may leave "
+            "it out: check those with `alertreflex sync --repo REPO --check`, "
+            "docs/ownership.md)"
+        )
 
     def reflexes_of(self, name: str, doc: LocatedDocument, reflexes: list[Any]) -> None:
         for i, raw in enumerate(reflexes):
@@ -376,7 +410,7 @@ class _Loader:
             try:
                 rc = ReflexConfig.model_validate(raw)
             except ValidationError as exc:
-                self._pydantic_problems(name, doc, at, exc)
+                self._pydantic_problems(name, doc, at, exc, ReflexConfig)
                 # Still check what can be checked, so every problem shows at once.
                 self._matchers(name, doc, at, raw.get("match"), str(raw.get("team", "")))
                 for key in ("on_firing", "on_resolved"):
@@ -470,6 +504,13 @@ class _Loader:
         self, file: str, doc: LocatedDocument, at: Path, raw: dict[str, Any], team: str
     ) -> Step | None:
         kinds = [k for k in raw if k not in STEP_KEYS]
+        actions = [k for k in kinds if k in self.action_params]
+        misspelt = [k for k in kinds if k not in actions] if len(actions) == 1 else []
+        for key in misspelt:
+            # One action beside a misspelt step key (`nmae:`), not several actions.
+            self._problem(file, doc, (*at, key), unknown_field(str(key), STEP_KEYS))
+        if misspelt:
+            kinds = actions
         if len(kinds) != 1:
             known = ", ".join(sorted(self.action_params))
             what = "no action" if not kinds else f"several actions ({', '.join(kinds)})"
@@ -484,7 +525,11 @@ class _Loader:
         model = self.action_params.get(kind)
         if model is None:
             known = ", ".join(sorted(self.action_params))
-            self._problem(file, doc, (*at, kind), f"unknown action type {kind!r}; known: {known}")
+            close = difflib.get_close_matches(str(kind), sorted(self.action_params), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self._problem(
+                file, doc, (*at, kind), f"unknown action type {kind!r}{hint}; known: {known}"
+            )
             return None
         params = raw[kind]
         if not isinstance(params, dict):
@@ -494,14 +539,14 @@ class _Loader:
             model.model_validate(params)
         except ValidationError as exc:
             for err in exc.errors():
-                self._problem(file, doc, (*at, kind, *err["loc"]), _pydantic_message(err))
+                self._problem(file, doc, (*at, kind, *err["loc"]), _pydantic_message(err, model))
             return None
         try:
             tree = TemplateTree(params)
         except TemplateError as exc:
             self._problem(file, doc, (*at, kind, *exc.path), exc.reason)
             return None
-        if not self._container_selector(file, doc, (*at, kind), params, team):
+        if not self._container_selector(file, doc, (*at, kind), params, team) or misspelt:
             return None
         for where, message in url_warnings(params, (*at, kind)):
             self.warnings.append(
@@ -626,12 +671,78 @@ def _list_of_dicts(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)]
 
 
-def _pydantic_message(err: Mapping[str, Any]) -> str:
+def _pydantic_message(err: Mapping[str, Any], model: type[BaseModel] | None = None) -> str:
+    """A pydantic error in the loader's words; with the ``model`` validated, an
+    unknown field names the nearest known one."""
     msg = str(err["msg"])
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     if err.get("type") == "extra_forbidden":
-        return "unknown field"
+        loc = tuple(err.get("loc", ()))
+        known = _field_names_at(model, loc[:-1]) if model is not None and loc else None
+        return unknown_field(str(loc[-1]), known) if loc and known else "unknown field"
     if err.get("type") == "missing":
         return "required field is missing"
     return msg
+
+
+MAX_LISTED_FIELDS = 10  # beyond this, listing every known field says too much
+
+
+def unknown_field(key: str, known: Iterable[str]) -> str:
+    """ "unknown field", with the nearest of the ``known`` names when one is close
+    (`on_resolve` -> did you mean 'on_resolved'?), or all of them when they are few."""
+    names = sorted(set(known))
+    close = difflib.get_close_matches(key, names, n=1)
+    if close:
+        return f"unknown field (did you mean {close[0]!r}?)"
+    if names and len(names) <= MAX_LISTED_FIELDS:
+        return f"unknown field (known: {', '.join(names)})"
+    return "unknown field"
+
+
+def _field_names_at(tp: Any, loc: Sequence[Any]) -> list[str] | None:
+    """The keys a config may use where pydantic's ``loc`` points inside ``tp``: the
+    fields of the model found there, by alias too; None if no model is there."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _field_names_at(typing.get_args(tp)[0], loc)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            # pydantic names the member of a union in loc when it tried several.
+            named = bool(loc) and loc[0] == getattr(arg, "__name__", None)
+            found = _field_names_at(arg, loc[1:] if named else loc)
+            if found is not None:
+                return found
+        return None
+    is_model = isinstance(tp, type) and issubclass(tp, BaseModel)
+    if not loc:
+        return _model_keys(tp) if is_model else None
+    head, rest = loc[0], loc[1:]
+    if is_model:
+        by_key = {k: info for k, info in _model_fields(tp)}
+        info = by_key.get(head) if isinstance(head, str) else None
+        return _field_names_at(info.annotation, rest) if info is not None else None
+    args = typing.get_args(tp)
+    if origin in (list, tuple, Sequence) and isinstance(head, int) and args:
+        return _field_names_at(args[0], rest)
+    if origin in (dict, Mapping) and isinstance(head, str) and len(args) == 2:
+        return _field_names_at(args[1], rest)
+    return None
+
+
+def _model_fields(model: type[BaseModel]) -> list[tuple[str, Any]]:
+    """(key, field) for every key a config may write: the alias, and the name where
+    it is allowed too."""
+    by_name = bool(model.model_config.get("populate_by_name"))
+    out = []
+    for name, info in model.model_fields.items():
+        if info.alias:
+            out.append((info.alias, info))
+        if not info.alias or by_name:
+            out.append((name, info))
+    return out
+
+
+def _model_keys(model: type[BaseModel]) -> list[str]:
+    return [key for key, _info in _model_fields(model)]

@@ -1,10 +1,14 @@
 """Index reflexes so that an alert only meets the reflexes that could match it.
 
 Every reflex is owned by a team and only matches alerts whose ownership label equals
-that team, so the first key is the team. Most reflexes also pin ``alertname`` with an
-equality matcher, so the second key is that value (or None for the rest). The cost of
-matching one alert is then the candidates of its own (team, alertname) pair plus the
-team's unpinned reflexes, whatever the number of reflexes elsewhere.
+that team, so the first key is the team. Most reflexes also pin ``alertname`` to a few
+literal values (``alertname="A"``, ``alertname=~"A|B"``), so the second key is each of
+those values (or None for the rest). The cost of matching one alert is then the
+candidates of its own (team, alertname) pair plus the team's unpinned reflexes,
+whatever the number of reflexes elsewhere.
+
+Label names are only looked up, never parsed, so UTF-8 names (``"service.name"``) need
+nothing here.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Generic, Protocol, TypeVar
 
-from alertreflex.core.matchers import Matcher, MatchOp
+from alertreflex.core.matchers import Matcher
 
 
 class Matchable(Protocol):
@@ -32,7 +36,8 @@ class ReflexIndex(Generic[T]):
         self.ownership_label = ownership_label
         self._by_key: dict[tuple[str, str | None], list[T]] = defaultdict(list)
         for item in items:
-            self._by_key[(item.team, _pinned_alertname(item.matchers))].append(item)
+            for alertname in _pinned_alertnames(item.matchers):
+                self._by_key[(item.team, alertname)].append(item)
         self._by_key = dict(self._by_key)
 
     def match(self, labels: Mapping[str, str]) -> list[T]:
@@ -47,8 +52,8 @@ class ReflexIndex(Generic[T]):
         return found
 
 
-def _pinned_alertname(matchers: Sequence[Matcher]) -> str | None:
-    for m in matchers:
-        if m.name == "alertname" and m.op is MatchOp.EQUAL:
-            return m.value
-    return None
+def _pinned_alertnames(matchers: Sequence[Matcher]) -> Sequence[str | None]:
+    """The alertnames a reflex can match, fewest first; ``(None,)`` if any."""
+    pins = [m.exact_values for m in matchers if m.name == "alertname"]
+    known = sorted((len(values), sorted(values)) for values in pins if values is not None)
+    return known[0][1] if known else (None,)

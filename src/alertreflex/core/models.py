@@ -2,6 +2,14 @@
 
 Pure data: nothing here does I/O. Payload fields keep Alertmanager's camelCase names
 so that validation errors name the field as the sender wrote it.
+
+Two senders speak this payload: Alertmanager (``"version": "4"``) and Grafana
+Alerting's webhook contact point (``"version": "1"``), whose payload is
+Alertmanager's with a few fields more (documented in Grafana's "Configure the
+webhook notifier for Alerting"): ``orgId``, ``title``, ``state`` and ``message`` on
+the notification; ``values``, ``valueString``, ``dashboardURL``, ``panelURL``,
+``silenceURL`` and ``imageURL`` on each alert. Both are taken, and Grafana's fields
+reach templates (``alert_context``, ``notification_context``).
 """
 
 from __future__ import annotations
@@ -127,6 +135,21 @@ class AlertIn(BaseModel):
     endsAt: Annotated[str, AfterValidator(_timestamp_text)] = ""
     generatorURL: str = ""
     fingerprint: str = Field(min_length=1, max_length=256)
+    # Grafana Alerting's: the query results by ref id (null when there are none), the
+    # same as text (deprecated by Grafana, still sent), and links into Grafana.
+    values: dict[str, float] | None = Field(
+        default=None, description="Grafana: the values of the rule's queries, by ref id"
+    )
+    valueString: str = Field(default="", description="Grafana: the values as text")
+    dashboardURL: str = Field(default="", description="Grafana: the rule's dashboard")
+    panelURL: str = Field(default="", description="Grafana: the rule's panel")
+    silenceURL: str = Field(default="", description="Grafana: where to silence the alert")
+    imageURL: str = Field(default="", description="Grafana: a screenshot of the panel")
+
+    @property
+    def from_grafana(self) -> bool:
+        """Whether it carries Grafana's fields (Grafana always sends its own)."""
+        return not _GRAFANA_ALERT_FIELDS.isdisjoint(self.model_fields_set)
 
     @property
     def starts_at(self) -> str:
@@ -140,12 +163,18 @@ class AlertIn(BaseModel):
         return self.endsAt
 
 
+_GRAFANA_ALERT_FIELDS = frozenset(
+    {"values", "valueString", "dashboardURL", "panelURL", "silenceURL", "imageURL"}
+)
+
+
 class NotificationIn(BaseModel):
-    """One POST from Alertmanager: webhook payload version 4."""
+    """One POST from Alertmanager (webhook payload version 4), or from Grafana
+    Alerting's webhook contact point (version 1: Alertmanager's, with more fields)."""
 
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
-    version: Literal["4"]
+    version: Literal["4", "1"] = Field(description='"4": Alertmanager; "1": Grafana Alerting')
     status: Literal["firing", "resolved"]
     receiver: str = ""
     groupKey: str = ""
@@ -155,14 +184,25 @@ class NotificationIn(BaseModel):
     commonAnnotations: Annotations = Field(default_factory=dict)
     externalURL: str = ""
     alerts: list[AlertIn] = Field(min_length=1)
+    # Grafana Alerting's (its documentation says it will deprecate the last three).
+    orgId: int | None = Field(default=None, description="Grafana: the organization's id")
+    title: str = Field(default="", description="Grafana: the notification's title")
+    state: str = Field(default="", description='Grafana: "alerting" or "ok"')
+    message: str = Field(default="", description="Grafana: the notification as text")
+
+    @property
+    def from_grafana(self) -> bool:
+        return self.version == "1"
 
 
 NOTIFICATION_ADAPTER: TypeAdapter[NotificationIn] = TypeAdapter(NotificationIn)
 
 
 def alert_context(alert: AlertIn) -> dict[str, Any]:
-    """The ``alert`` object that templates and commands see."""
-    return {
+    """The ``alert`` object that templates and commands see. Grafana's fields are
+    there only for Grafana's alerts: a template that uses one on an Alertmanager
+    alert fails, as for any missing attribute, unless it gives a ``default``."""
+    ctx: dict[str, Any] = {
         "labels": dict(alert.labels),
         "annotations": dict(alert.annotations),
         "status": alert.status,
@@ -171,11 +211,23 @@ def alert_context(alert: AlertIn) -> dict[str, Any]:
         "fingerprint": alert.fingerprint,
         "generator_url": alert.generatorURL,
     }
+    if alert.from_grafana:
+        ctx.update(
+            # Not "values": in a template, alert.values is the mapping's own method.
+            query_values=dict(alert.values or {}),
+            value_string=alert.valueString,
+            dashboard_url=alert.dashboardURL,
+            panel_url=alert.panelURL,
+            silence_url=alert.silenceURL,
+            image_url=alert.imageURL,
+        )
+    return ctx
 
 
 def notification_context(n: NotificationIn) -> dict[str, Any]:
-    """The ``notification`` object that templates see."""
-    return {
+    """The ``notification`` object that templates see; Grafana's fields only for
+    Grafana's notifications."""
+    ctx: dict[str, Any] = {
         "receiver": n.receiver,
         "status": n.status,
         "group_key": n.groupKey,
@@ -184,3 +236,6 @@ def notification_context(n: NotificationIn) -> dict[str, Any]:
         "common_annotations": dict(n.commonAnnotations),
         "external_url": n.externalURL,
     }
+    if n.from_grafana:
+        ctx.update(org_id=n.orgId, title=n.title, state=n.state, message=n.message)
+    return ctx

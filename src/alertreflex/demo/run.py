@@ -2,12 +2,15 @@
 
 Starts the demo JVM, alertreflex, Alertmanager and Prometheus (installing nothing),
 raises the orange bucket gauge, waits for the reflexes to act, lowers it, waits for
-the restore, prints what happened and stops everything it started.
+the restore and prints what happened. Then it keeps everything running for a look at
+the UI until Ctrl-C (``--no-keep``: not at all), and stops everything it started.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -21,6 +24,7 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from alertreflex.core.durations import format_duration
 from alertreflex.demo.stack import (
     Proc,
     Stack,
@@ -30,8 +34,10 @@ from alertreflex.demo.stack import (
     wait_for,
 )
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "demo"
-DEFAULT_SERVICE = "127.0.0.1:18080"  # the address examples/demo/alertreflex.yml names
+# Package data, not the repository's examples/: the demo must run from an installed wheel.
+EXAMPLE = Path(__file__).resolve().with_name("files")
+"""The demo's files: DemoService.java, rules.yml, alertmanager.yml, alertreflex.yml."""
+DEFAULT_SERVICE = "127.0.0.1:18080"  # the address files/alertreflex.yml names
 LOGGER = "com.example.orange"
 
 
@@ -41,6 +47,8 @@ class DemoReport:
 
     alertreflex_url: str = ""
     service_url: str = ""
+    alertmanager_url: str = ""
+    prometheus_url: str = ""
     level_before: Any = None
     level_firing: Any = None
     level_after: Any = None
@@ -58,7 +66,8 @@ def find_example() -> Path:
     if (EXAMPLE / "DemoService.java").is_file():
         return EXAMPLE
     raise StackError(
-        f"the demo files are not at {EXAMPLE}: run the demo from a checkout of alertreflex"
+        f"the demo's files are missing from {EXAMPLE}: this install of alertreflex is "
+        "incomplete, reinstall it"
     )
 
 
@@ -84,12 +93,14 @@ def run_demo(
     hold: float = 3.0,
     repeat_interval: str = "1s",
     while_firing: Callable[[Stack, DemoReport], None] | None = None,
+    at_end: Callable[[Stack, DemoReport], None] | None = None,
 ) -> DemoReport:
     """Run the scenario in ``workdir``: ``flips`` times, fill the bucket, wait for the
     firing runs, hold it full (``while_firing``, or ``hold`` seconds, during which
     Alertmanager repeats its notification every ``repeat_interval``), then empty it
     and wait for the log level's restore. ``config_text`` replaces the example config
-    (with 127.0.0.1:18080 standing for the demo service)."""
+    (with 127.0.0.1:18080 standing for the demo service). ``at_end`` gets the finished
+    report while every process still runs; they stop when it returns."""
     example = find_example()
     require_tools()
     report = DemoReport()
@@ -115,6 +126,7 @@ def run_demo(
         )
         level = f"{svc.url}/actuator/loggers/{LOGGER}"
         report.level_before = http.get(level).json()["configuredLevel"]
+        report.alertmanager_url, report.prometheus_url = am.url, prom.url
         say(f"alertreflex {ar.url}, Alertmanager {am.url}, Prometheus {prom.url}")
 
         def runs(trigger: str) -> list[dict[str, Any]]:
@@ -152,7 +164,10 @@ def run_demo(
             if while_firing is not None:
                 while_firing(stack, report)
             else:
-                say(f"holding it full for {hold:g}s (Alertmanager repeats every {repeat_interval})")
+                say(
+                    f"holding it full for {format_duration(hold)} "
+                    f"(Alertmanager repeats every {repeat_interval})"
+                )
                 time.sleep(hold)
             say("the bucket is emptied: POST /bucket?value=0")
             http.post(f"{svc.url}/bucket", params={"value": "0"}).raise_for_status()
@@ -168,6 +183,8 @@ def run_demo(
         report.notifications, report.repeats = _notification_counts(
             http.get(f"{ar.url}/metrics").text
         )
+        if at_end is not None:
+            at_end(stack, report)
         say("stopping everything the demo started ...")
     return report
 
@@ -209,15 +226,20 @@ def _alertreflex() -> str:
     return str(beside) if beside.exists() else shutil.which("alertreflex") or "alertreflex"
 
 
-def show(report: DemoReport, *, kept: bool = True) -> str:
+def show(report: DemoReport, *, kept: bool = True, up: bool = False) -> str:
+    """What happened, for people. ``kept``: the workdir's copies of the thread dumps
+    stay and are named; ``up``: alertreflex still runs, so the dumps' URLs answer."""
+
     def lvl(v: Any) -> str:
         return "unset (inherits ROOT)" if v is None else str(v)
 
+    copies = "" if kept else ", which the demo removes when it stops: --keep keeps it"
     lines = [
         "",
         "What happened",
         f"  thread dumps:  {len(report.thread_dumps)} (artifacts of the runs, copied to the "
-        + ("workdir)" if kept else "workdir, which is removed now: --keep keeps it)"),
+        f"workdir{copies})",
+        *(f"    {u}" for u in (report.thread_dumps if up else ())),
         *(f"    {f}" for f in (report.thread_dump_files if kept else ())),
         *_worker_excerpt(report.thread_dump_files),
         f"  log level of {LOGGER}: before {lvl(report.level_before)}, while firing "
@@ -228,10 +250,11 @@ def show(report: DemoReport, *, kept: bool = True) -> str:
     lines += [f"    (pizza run skipped: {r['reason']})" for r in skipped]
     if any("time_intervals" in r["reason"] for r in skipped):
         lines.append("    (it is not late night here: `alertreflex demo --all-day` orders anyway)")
-    lines += [f"    {o.get('body')}" for o in report.pizza_orders]
+    for order in report.pizza_orders:
+        lines += _pizza_order(order)
     lines.append("  runs:")
     lines += [
-        f"    {r['reflex']:<28} {r['trigger']:<9} {r['state']:<10} {r['reason']}"
+        f"    {r['reflex']:<28} {r['trigger']:<9} {r['state']:<10} {r['reason']}".rstrip()
         for r in sorted(report.runs, key=lambda r: r["created_at"])
     ]
     lines.append(
@@ -242,6 +265,15 @@ def show(report: DemoReport, *, kept: bool = True) -> str:
     if took is not None:
         lines.append(f"  gauge raised -> all firing runs done: {took:.1f}s")
     return "\n".join(lines)
+
+
+def _pizza_order(order: dict[str, Any]) -> list[str]:
+    """The order's body as JSON, the way the http step sent it and the API received it."""
+    key = order.get("idempotency_key")
+    head = f"    order {order.get('id')}, as POST /pizza/orders received it"
+    head += f" (Idempotency-Key: {key}):" if key else " (no Idempotency-Key):"
+    body = json.dumps(order.get("body"), indent=2, ensure_ascii=False)
+    return [head, *(f"      {line}" for line in body.splitlines())]
 
 
 def _worker_excerpt(dumps: list[Path], lines: int = 4) -> list[str]:
@@ -257,17 +289,88 @@ def _worker_excerpt(dumps: list[Path], lines: int = 4) -> list[str]:
     return ["    (the first dump has no orange-bucket-worker thread)"]
 
 
-def main(keep: bool, workdir: str | None, *, flips: int = 1, whole_day: bool = False) -> int:
-    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="alertreflex-demo-"))
+def still_running(report: DemoReport, kept: Path | None) -> str:
+    """Where to look while the demo keeps everything running."""
+    lines = [
+        "",
+        "Everything keeps running so that you can look around; Ctrl-C stops it all.",
+        f"  the UI, with the runs above:  {report.alertreflex_url}/",
+        f"  Alertmanager {report.alertmanager_url}/, Prometheus {report.prometheus_url}/",
+        f"  fill the bucket again:  curl -XPOST '{report.service_url}/bucket?value=42'",
+        f"  and empty it:           curl -XPOST '{report.service_url}/bucket?value=0'",
+    ]
+    if kept is not None:
+        lines.append(f"  logs, configs, thread dumps and the store:  {kept} (kept after Ctrl-C)")
+    return "\n".join(lines)
+
+
+# While the demo keeps running, these end it as Ctrl-C does: closing the terminal or a
+# `kill` must not leave Prometheus and the others behind (they run in their own sessions).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def keep_running(stack: Stack) -> None:
+    """Return at Ctrl-C (a KeyboardInterrupt); raise `StackError` if a process exits."""
+    try:
+        while True:
+            for proc in list(stack.procs):
+                stack.check_running(proc, "while the demo kept it running")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return
+
+
+def main(
+    keep: bool | None,
+    workdir: str | None,
+    *,
+    flips: int = 1,
+    whole_day: bool = False,
+) -> int:
+    """``alertreflex demo``. ``keep``: None keeps everything running until Ctrl-C, then
+    removes what it wrote; True also keeps the workdir; False stops at once. A
+    ``workdir`` given is always kept; a temporary one is removed unless it holds the
+    logs of a failure."""
     try:
         text = (find_example() / "alertreflex.yml").read_text()
-        report = run_demo(tmp, config_text=all_day(text) if whole_day else text, flips=flips)
+        require_tools()
+    except StackError as exc:  # before anything is started or written
+        print(f"alertreflex demo: {exc}", file=sys.stderr)
+        return 1
+    tmp = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="alertreflex-demo-"))
+    kept = keep is True or workdir is not None
+
+    def at_end(stack: Stack, report: DemoReport) -> None:
+        print(show(report, kept=kept, up=keep is not False))
+        if keep is not False:
+            print(still_running(report, tmp if kept else None), flush=True)
+            keep_running(stack)
+            # A second Ctrl-C must not cut the stop short and leave processes behind.
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
+
+    # getsignal() is None for a handler not set from Python; restore the default then.
+    handlers = {sig: signal.getsignal(sig) or signal.SIG_DFL for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.default_int_handler)
+    try:
+        run_demo(tmp, config_text=all_day(text) if whole_day else text, flips=flips, at_end=at_end)
     except StackError as exc:
         print(f"alertreflex demo: {exc}", file=sys.stderr)
-        print(f"logs are in {tmp}", file=sys.stderr)
+        if kept or any(tmp.iterdir()):
+            print(f"logs are in {tmp}", file=sys.stderr)
+        else:
+            tmp.rmdir()
         return 1
-    print(show(report, kept=keep or workdir is not None))
-    if keep or workdir:
+    except KeyboardInterrupt:
+        print("alertreflex demo: interrupted; everything it started is stopped", file=sys.stderr)
+        if not kept:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return 130
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if kept:
         print(f"\nlogs, configs, thread dumps and the store are in {tmp}")
     else:
         shutil.rmtree(tmp, ignore_errors=True)

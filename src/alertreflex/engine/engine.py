@@ -18,6 +18,7 @@ from alertreflex.core.models import NotificationIn, RunState, Trigger
 from alertreflex.engine.approvals import Approvals
 from alertreflex.engine.controls import Controls
 from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
+from alertreflex.engine.intake import Intake, Outcome, account
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_ingest, plan_restore
 from alertreflex.engine.repeats import Repeats
@@ -25,7 +26,6 @@ from alertreflex.engine.runner import Runner
 from alertreflex.engine.storehealth import StoreHealth
 from alertreflex.store.base import (
     AuditEntry,
-    IngestResult,
     NewRun,
     Pruned,
     QueueFullError,
@@ -119,6 +119,10 @@ class Engine:
             approvals=self.approvals,
             health=self.store_health,
         )
+        self._intake = Intake(self.controls, runner.storms, self._last_firing_start, actions)
+        # Where the memory of past episodes lives, for the answer to a notification
+        # whose episodes already ran (a store kept from an earlier try, say).
+        self._store_where = str(getattr(store, "where", None) or getattr(store, "path", store.kind))
         self.dispatcher = Dispatcher(
             runner,
             max_running=config.settings.max_concurrent_runs,
@@ -305,10 +309,9 @@ class Engine:
         self.metrics.reflexes.set(len(config.reflexes))
         self.metrics.queue_limit.set(config.settings.max_queued_runs)
 
-    async def ingest(
-        self, notification: NotificationIn, body: bytes, digest: str = ""
-    ) -> IngestResult:
-        """Store a notification and its new runs durably, then queue the runs.
+    async def ingest(self, notification: NotificationIn, body: bytes, digest: str = "") -> Outcome:
+        """Store a notification and its new runs durably, then queue the runs; what
+        became of each is decided as far as it can be now (engine/intake.py).
 
         ``digest`` (of ``body``): once stored, its byte-identical repeats are
         recognised without an ingest. Raises QueueFullError when the run queue is at
@@ -319,9 +322,13 @@ class Engine:
         room = cfg.settings.max_queued_runs - self.unfinished - self._reserved
         batch = plan_ingest(notification, body, cfg, now=now, capacity=0, new_id=new_id)
         batch.digest = digest
-        # At most every planned run may be new: that much room is held for this write
-        # until its runs are queued, so that writes in one batch share the room.
-        batch.capacity = reserved = max(0, min(len(batch.runs), room))
+        if batch.runs:
+            self._intake.decide(batch.runs, cfg, now)
+        # At most every planned run that is not skipped may be new: that much room is
+        # held for this write until its runs are queued, so that writes in one batch
+        # share the room.
+        wanted = sum(1 for r in batch.runs if not r.skip)
+        batch.capacity = reserved = max(0, min(wanted, room))
         self._reserved += reserved
         try:
             result = await self.store.ingest(batch)
@@ -337,10 +344,9 @@ class Engine:
         for run in result.created:
             if run.state is RunState.QUEUED:
                 self.dispatcher.submit(QueuedRun.of(run, accepted_at=now))
-            else:
+            else:  # skipped at intake; the webhook's log line says why
                 self.metrics.runs.labels(run.reflex, str(run.trigger), "skipped").inc()
-                self.metrics.skips.labels(run.reflex, "flap").inc()
-                log.info("run_skipped", run_id=run.id, reflex=run.reflex, reason=run.reason)
+                self.metrics.skips.labels(run.reflex, run.skipped_as).inc()
         firing = sum(1 for a in notification.alerts if a.status == "firing")
         if firing:
             self._alerts_firing.inc(firing)
@@ -370,7 +376,7 @@ class Engine:
                         if a.status != "firing"
                     }
                 )
-        return result
+        return account(batch, result, cfg, now, self._store_where)
 
     def _cancel_resolved(self, notification: NotificationIn) -> None:
         """cancel_on_resolve: stop firing runs whose alert just resolved."""

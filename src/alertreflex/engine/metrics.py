@@ -1,9 +1,19 @@
 """The service's Prometheus metrics, on a registry of their own (one per engine, so
-tests get a fresh registry each)."""
+tests get a fresh registry each), with the standard ``process_*`` and ``python_*``
+series every Prometheus client exports."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from alertreflex import __version__
 
@@ -25,12 +35,19 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # The standard collectors prometheus_client puts on its global registry, here on
+        # ours: CPU, memory, open files and start time from /proc (a restart shows as a
+        # new process_start_time_seconds), the interpreter's version, the GC's work.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         Info("alertreflex_build", "Version of alertreflex.", registry=r).info(
             {"version": __version__}
         )
         self.replica = Info(
             "alertreflex_replica",
-            "This process among the replicas of its store: its id and the store's kind.",
+            "This process among the replicas of its store: its name (serve --replica, by "
+            "default the host name) and the store's kind (sqlite or postgresql).",
             registry=r,
         )
         self.notifications = Counter(

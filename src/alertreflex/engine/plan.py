@@ -22,6 +22,7 @@ def plan_ingest(
     notif_ctx = notification_context(n)
     alerts: list[AlertRecord] = []
     runs: list[NewRun] = []
+    matches = 0
     for a in n.alerts:
         starts_at = a.starts_at
         alerts.append(
@@ -38,6 +39,7 @@ def plan_ingest(
         matched = config.index.match(a.labels)
         if not matched:
             continue
+        matches += len(matched)
         trigger = Trigger(a.status)
         alert_ctx = None
         for reflex in matched:
@@ -69,6 +71,7 @@ def plan_ingest(
         alerts=alerts,
         runs=runs,
         capacity=capacity,
+        matched=matches,
     )
 
 

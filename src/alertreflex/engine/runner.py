@@ -45,6 +45,7 @@ from alertreflex.store.base import (
     Gate,
     GateRow,
     Guard,
+    NewRun,
     Store,
     StoreError,
     Undo,
@@ -53,7 +54,9 @@ from alertreflex.store.base import (
 log = structlog.get_logger("alertreflex.runner")
 
 
-def template_context(run: QueuedRun, reflex: Reflex, secrets: dict[str, str]) -> dict[str, Any]:
+def template_context(
+    run: QueuedRun | NewRun, reflex: Reflex, secrets: dict[str, str]
+) -> dict[str, Any]:
     return {
         "alert": run.context["alert"],
         "notification": run.context["notification"],
@@ -79,6 +82,33 @@ def render_step(
         where = format_path(first["loc"])
         raise ValueError(f"after rendering, {where}: {first['msg']}") from None
     return params, params.model_dump(mode="json", by_alias=True)
+
+
+def cooldown_why(ago: float, cooldown: float) -> str:
+    """The skip reason of a firing run within its reflex's cooldown."""
+    # Durations as the config writes them (12h, not 43200s).
+    since = format_duration(max(0, round(ago)))
+    return f"cooldown: last firing run started {since} ago, cooldown is {format_duration(cooldown)}"
+
+
+def dry_steps(
+    actions: dict[str, Action[Any]],
+    steps_def: tuple[Step, ...],
+    ctx_vars: dict[str, Any],
+    redactor: Redactor,
+) -> list[dict[str, Any]]:
+    """What the steps would do, rendered, secrets redacted: a dry run's record, and
+    what an approver is shown. A step that cannot render records why."""
+    out = []
+    for i, step in enumerate(steps_def):
+        rec: dict[str, Any] = {"index": i, "name": step.name, "action": step.action}
+        try:
+            _params, rec["params"] = render_step(step, actions[step.action], ctx_vars)
+            rec["params"] = redactor.tree(rec["params"])
+        except (TemplateError, ValueError) as exc:
+            rec["error"] = redactor.text(str(exc))
+        out.append(rec)
+    return out
 
 
 def _uncancel() -> None:
@@ -180,7 +210,7 @@ class Runner:
                 run,
                 "dry_run: steps rendered, nothing executed",
                 "dry_run",
-                self._dry_steps(steps_def, ctx_vars, redactor),
+                dry_steps(self._actions, steps_def, ctx_vars, redactor),
             )
             return
         if (
@@ -205,12 +235,7 @@ class Runner:
                 return
             last = self._last_firing_start.get(reflex.name)
             if reflex.cooldown > 0 and last is not None and now - last < reflex.cooldown:
-                await self._skip(
-                    run,
-                    f"cooldown: last firing run started {now - last:.0f}s ago, "
-                    f"cooldown is {reflex.cooldown:g}s",
-                    "cooldown",
-                )
+                await self._skip(run, cooldown_why(now - last, reflex.cooldown), "cooldown")
                 return
             stormy = self.storms.check(reflex, cfg.settings, now)
             if stormy is not None:
@@ -333,11 +358,7 @@ class Runner:
     def _refusal(self, claim: Claim, reflex: Reflex, settings: Settings, now: float) -> str:
         row = next(r for r in claim.rows if r.scope == claim.scope)
         if claim.refused == "cooldown":
-            ago = now - (row.last_start or now)
-            return (
-                f"cooldown: last firing run started {ago:.0f}s ago, "
-                f"cooldown is {reflex.cooldown:g}s"
-            )
+            return cooldown_why(now - (row.last_start or now), reflex.cooldown)
         guard = reflex.storm_guard if claim.scope else settings.storm_guard
         assert guard is not None  # the store refused with this scope's guard
         scope = claim.scope or storm.ALL
@@ -371,7 +392,7 @@ class Runner:
             await self._skip(run, WITHDRAWN, "resolved")
             return
         expires_at = now + reflex.approval_timeout
-        shown = self._dry_steps(steps_def, ctx_vars, redactor)
+        shown = dry_steps(self._actions, steps_def, ctx_vars, redactor)
         if await self._health.retry(
             f"parking run {run.id} for approval",
             lambda: self._store.await_approval(run.id, shown, expires_at),
@@ -569,20 +590,6 @@ class Runner:
             )
             saved.append(art.to_json())
         return saved
-
-    def _dry_steps(
-        self, steps_def: tuple[Step, ...], ctx_vars: dict[str, Any], redactor: Redactor
-    ) -> list[dict[str, Any]]:
-        out = []
-        for i, step in enumerate(steps_def):
-            rec: dict[str, Any] = {"index": i, "name": step.name, "action": step.action}
-            try:
-                _params, rec["params"] = render_step(step, self._actions[step.action], ctx_vars)
-                rec["params"] = redactor.tree(rec["params"])
-            except (TemplateError, ValueError) as exc:
-                rec["error"] = redactor.text(str(exc))
-            out.append(rec)
-        return out
 
     async def _steps(
         self,

@@ -50,6 +50,28 @@ class NewRun:
     flap_window: float = 0.0
     state: RunState = RunState.QUEUED
     reason: str = ""
+    # A policy the engine decided before the write (paused, dry_run, cooldown, ...):
+    # ``skip`` is its category (the reason label of alertreflex_runs_skipped_total),
+    # ``skip_reason`` the run's reason; "" queues the run. The store sets state and
+    # reason from them (``initial``), again if it redoes the batch; a flap may still
+    # skip a run decided queued. ``steps``: what a dry run would have done, rendered.
+    skip: str = ""
+    skip_reason: str = ""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def initial(self) -> None:
+        """Set ``state`` and ``reason`` as the engine decided, before the store looks."""
+        if self.skip:
+            self.state, self.reason = RunState.SKIPPED, self.skip_reason
+        else:
+            self.state, self.reason = RunState.QUEUED, ""
+
+    @property
+    def skipped_as(self) -> str:
+        """Why it was stored skipped (a category: ``paused``, ``flap``, ...), or ""."""
+        if self.state is not RunState.SKIPPED:
+            return ""
+        return self.skip or "flap"  # the store skips only flaps itself
 
 
 @dataclass
@@ -64,6 +86,9 @@ class Ingest:
     runs: list[NewRun]
     capacity: int  # how many new queued runs the queue may still take
     digest: str = ""  # of the body: identical repeats are counted on this row
+    # (alert, reflex) pairs that matched, with or without steps for the alert's
+    # status: the webhook's answer says why no run was wanted. The store ignores it.
+    matched: int = 0
 
 
 @dataclass
@@ -71,6 +96,9 @@ class IngestResult:
     created: list[NewRun] = field(default_factory=list)  # queued and skipped, as stored
     changed_alerts: int = 0
     cancelled_resolved: list[str] = field(default_factory=list)  # ids of flap-skipped runs
+    # When runs were wanted and none was new: the id of one that was there before
+    # (its episode already had its runs), for the answer to point to.
+    existing: str = ""
 
     @property
     def duplicate(self) -> bool:
@@ -381,6 +409,7 @@ class Store(ABC):
         reflex: str | None = None,
         state: str | None = None,
         trigger: str | None = None,
+        fingerprint: str | None = None,
         limit: int = 50,
     ) -> list[RunRecord]: ...
 
@@ -526,3 +555,8 @@ class Store(ABC):
     @abstractmethod
     async def firing_episodes(self, limit: int = 100) -> list[AlertRecord]:
         """Episodes whose last notification said firing, newest first."""
+
+    @abstractmethod
+    async def run_ids_by_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` ids of runs that start with ``prefix`` (taken literally),
+        in order: how a short id given by a person is resolved, as git does."""

@@ -417,7 +417,10 @@ class PostgresStore(Store):
     # --- ingest ------------------------------------------------------------------
 
     async def ingest(self, batch: Ingest) -> IngestResult:
-        if all(r.flap_window <= 0 for r in batch.runs) and len(batch.runs) <= batch.capacity:
+        if (
+            all(r.flap_window <= 0 and not r.steps for r in batch.runs)
+            and sum(1 for r in batch.runs if not r.skip) <= batch.capacity
+        ):
             # Nothing to look up first and no queue bound to check: one statement,
             # atomic by itself, in a transaction shared with the notifications that
             # arrive meanwhile (group commit).
@@ -486,7 +489,7 @@ class PostgresStore(Store):
 
     async def _ingest_at_once(self, conn: Conn, b: Ingest) -> IngestResult:
         for r in b.runs:
-            r.state, r.reason = RunState.QUEUED, ""  # this may be a redo of the batch
+            r.initial()  # this may be a redo of the batch
         row = await conn.fetchrow(
             _INGEST_AT_ONCE,
             *self._episode_args(b),
@@ -500,16 +503,33 @@ class PostgresStore(Store):
         )
         assert row is not None  # the statement always returns its one row
         created = set(row["created"])
-        return IngestResult(
+        result = IngestResult(
             created=[r for r in b.runs if r.id in created], changed_alerts=row["changed"]
         )
+        await self._existing(conn, b, result)
+        return result
+
+    @staticmethod
+    async def _existing(conn: Conn, b: Ingest, result: IngestResult) -> None:
+        """When ``b`` wanted runs and none was new: one that was there before."""
+        if b.runs and not result.created:
+            r = b.runs[0]
+            found = await conn.fetchval(
+                "SELECT id FROM runs WHERE reflex = $1 AND fingerprint = $2"
+                " AND starts_at = $3 AND trigger = $4 AND NOT superseded",
+                r.reflex,
+                r.fingerprint,
+                r.starts_at,
+                str(r.trigger),
+            )
+            result.existing = found or ""
 
     async def _ingest(self, conn: Conn, b: Ingest) -> IngestResult:
         changed = await conn.fetch(_UPSERT_EPISODES, *self._episode_args(b))
         result = IngestResult(changed_alerts=len(changed))
         runs = sorted(b.runs, key=lambda r: (r.reflex, r.fingerprint, r.starts_at, r.trigger))
         for r in runs:
-            r.state, r.reason = RunState.QUEUED, ""  # this may be a redo of the batch
+            r.initial()  # this may be a redo of the batch
             if r.flap_window <= 0:
                 continue
             # See the SQLite store: a firing within resolve_delay of a resolution is a
@@ -524,7 +544,7 @@ class PostgresStore(Store):
                 r.fingerprint,
             )
             result.cancelled_resolved.extend(row["id"] for row in rows)
-            flap = await conn.fetchval(
+            flap = r.state is RunState.QUEUED and await conn.fetchval(
                 "SELECT 1 FROM episodes WHERE fingerprint = $1 AND starts_at <> $2"
                 " AND resolved_seen > $3 LIMIT 1",
                 r.fingerprint,
@@ -542,6 +562,12 @@ class PostgresStore(Store):
         queued = sum(1 for r in result.created if r.state is RunState.QUEUED)
         if queued > b.capacity:
             raise QueueFullError(f"{queued} new runs but room for {b.capacity}")
+        for r in result.created:
+            if r.steps:  # a dry run skipped at intake: what it would have done
+                await conn.execute(
+                    "UPDATE runs SET steps = $1::json WHERE id = $2", _json(r.steps), r.id
+                )
+        await self._existing(conn, b, result)
         if b.digest and not (result.created or result.changed_alerts or result.cancelled_resolved):
             repeated = await conn.execute(_COUNT_REPEAT, b.received_at, b.digest)
             if repeated != "UPDATE 0":
@@ -764,11 +790,13 @@ class PostgresStore(Store):
         reflex: str | None = None,
         state: str | None = None,
         trigger: str | None = None,
+        fingerprint: str | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
         where: list[str] = []
         args: list[Any] = []
-        for column, value in (("trigger", trigger), ("reflex", reflex), ("state", state)):
+        filters = (("fingerprint", fingerprint), ("trigger", trigger), ("reflex", reflex))
+        for column, value in (*filters, ("state", state)):
             if value:
                 args.append(value)
                 where.append(f"{column} = ${len(args)}")
@@ -1194,3 +1222,14 @@ class PostgresStore(Store):
             await _insert_audit(c, audit)
 
         await self._tx(op)
+
+    async def run_ids_by_prefix(self, prefix: str, limit: int) -> list[str]:
+        # LIKE with its wildcards escaped: exact in any collation (a range on id
+        # would follow the database's collation); the index serves it under "C".
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._fetch(
+            "SELECT id FROM runs WHERE id LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $2",
+            pattern,
+            limit,
+        )
+        return [r["id"] for r in rows]

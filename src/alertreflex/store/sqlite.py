@@ -200,7 +200,7 @@ def _insert_runs(conn: sqlite3.Connection, b: Ingest, runs: list[NewRun]) -> lis
 def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
     result = IngestResult(changed_alerts=_upsert_episodes(conn, b))
     for r in b.runs:
-        r.state, r.reason = RunState.QUEUED, ""  # this may be a redo of the batch
+        r.initial()  # this may be a redo of the batch
         if r.flap_window <= 0:
             continue
         # A resolved run still waiting out resolve_delay means the alert resolved less
@@ -215,13 +215,24 @@ def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
         ).fetchall()
         result.cancelled_resolved.extend(row[0] for row in rows)
         since = b.received_at - r.flap_window
-        if _is_flap(conn, r.fingerprint, r.starts_at, since):
+        if r.state is RunState.QUEUED and _is_flap(conn, r.fingerprint, r.starts_at, since):
             r.state = RunState.SKIPPED
             r.reason = "flap: continues an episode of this alert that resolved within resolve_delay"
     result.created = _insert_runs(conn, b, b.runs)
     queued = sum(1 for r in result.created if r.state is RunState.QUEUED)
     if queued > b.capacity:
         raise QueueFullError(f"{queued} new runs but room for {b.capacity}")
+    for r in result.created:
+        if r.steps:  # a dry run skipped at intake: what it would have done
+            conn.execute("UPDATE runs SET steps = ? WHERE id = ?", (orjson.dumps(r.steps), r.id))
+    if b.runs and not result.created:
+        r = b.runs[0]
+        row = conn.execute(
+            "SELECT id FROM runs WHERE reflex = ? AND fingerprint = ? AND starts_at = ?"
+            " AND trigger = ? AND superseded = 0",
+            (r.reflex, r.fingerprint, r.starts_at, str(r.trigger)),
+        ).fetchone()
+        result.existing = row[0] if row else ""
     # A repeat of a body stored before (after a restart, or from a peer): count it.
     if (
         b.digest
@@ -706,9 +717,13 @@ class SQLiteStore(Store):
         reflex: str | None = None,
         state: str | None = None,
         trigger: str | None = None,
+        fingerprint: str | None = None,
         limit: int = 50,
     ) -> list[RunRecord]:
         where, params = [], []
+        if fingerprint:
+            where.append("fingerprint = ?")
+            params.append(fingerprint)
         if trigger:
             where.append("trigger = ?")
             params.append(trigger)
@@ -892,3 +907,12 @@ class SQLiteStore(Store):
             )
             for r in rows
         ]
+
+    async def run_ids_by_prefix(self, prefix: str, limit: int) -> list[str]:
+        # GLOB, not LIKE: it is case-sensitive, so SQLite searches the primary key's
+        # index; a character GLOB would read as a wildcard goes in brackets.
+        pattern = "".join(f"[{c}]" if c in "*?[" else c for c in prefix) + "*"
+        rows = await self._read(
+            "SELECT id FROM runs WHERE id GLOB ? ORDER BY id LIMIT ?", (pattern, limit)
+        )
+        return [r[0] for r in rows]

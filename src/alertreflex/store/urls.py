@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 from pathlib import Path
@@ -52,7 +53,30 @@ def redact(url: str) -> str:
     return PostgresStore(url).where
 
 
-def replica_id() -> str:
-    """This process, among the replicas of a shared store: host name, pid and a
-    random part (containers often share both: pid 1, a fixed host name)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+# A replica's name is a label value and part of each run's owner: printable, no
+# spaces, at most as long as a DNS name (what the default, the host name, is).
+_REPLICA_NAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
+
+
+def default_replica_name() -> str:
+    return socket.gethostname() or "localhost"
+
+
+def replica_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a replica, or None."""
+    if _REPLICA_NAME.fullmatch(name):
+        return None
+    return "expected a name without spaces or control characters, at most 253 characters"
+
+
+def replica_id(name: str) -> str:
+    """The owner of the runs this process holds in a shared store: its replica name
+    (stable across restarts, for people and metrics), then its pid and a random part.
+
+    The name alone is not safe as an owner: two live processes may share it (two
+    containers with one fixed host name, a restarted replica whose old process still
+    finishes its runs), and the store would then let one renew, end, interrupt or
+    take back at start the runs the other is running. A restarted process therefore
+    never owns its predecessor's runs: it takes them over like any other replica's,
+    once their lease has run out."""
+    return f"{name}:{os.getpid()}:{secrets.token_hex(4)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -11,11 +12,43 @@ from alertreflex.config.loader import Reflex
 from alertreflex.core.durations import format_duration
 from alertreflex.core.models import RunState, Trigger
 from alertreflex.engine.engine import Engine
-from alertreflex.store.base import StoreError
+from alertreflex.store.base import Store, StoreError
 from alertreflex.web.errors import json_error
 from alertreflex.web.openapi import openapi_document
 
 MAX_LIMIT = 1000
+PREFIX_MATCHES_SHOWN = 10
+# What a run id is made of (core/ids.py: Crockford's base32 in lower case); a prefix
+# with anything else cannot match, so the store is not asked.
+_ID_CHARS = re.compile(r"[0-9a-z]+")
+
+
+async def resolve_run_id(store: Store, given: str) -> str | web.Response:
+    """The id of the run that ``given`` names, its id or any unique prefix of it (as
+    git takes a commit's), or the error answer: 404 for none, 409 for several.
+    Raises StoreError."""
+    prefix = given.lower()  # ids are lower case; people may type them otherwise
+    found = (
+        await store.run_ids_by_prefix(prefix, PREFIX_MATCHES_SHOWN + 1)
+        if _ID_CHARS.fullmatch(prefix)
+        else []
+    )
+    if prefix in found or len(found) == 1:
+        return prefix if prefix in found else found[0]
+    if not found:
+        return json_error(404, f"no run with id {given!r}, nor one whose id starts with it")
+    shown = found[:PREFIX_MATCHES_SHOWN]
+    more = ", ..." if len(found) > len(shown) else ""
+    count = f"more than {len(shown)}" if more else str(len(found))
+    return web.json_response(
+        {
+            "status": "error",
+            "error": f"run id prefix {given!r} matches {count} runs: {', '.join(shown)}{more}; "
+            "give more characters",
+            "matches": shown,
+        },
+        status=409,
+    )
 
 
 def _safe_filename(name: str) -> str:
@@ -64,19 +97,29 @@ def routes(engine: Engine) -> list[web.RouteDef]:
             return json_error(400, f"limit: must be between 1 and {MAX_LIMIT}")
         try:
             found = await engine.store.list_runs(
-                reflex=q.get("reflex") or None, state=state, trigger=trigger, limit=limit
+                reflex=q.get("reflex") or None,
+                state=state,
+                trigger=trigger,
+                fingerprint=q.get("fingerprint") or None,
+                limit=limit,
             )
         except StoreError as exc:
             return json_error(503, str(exc))
         return web.json_response({"runs": [r.to_json(full=False) for r in found]})
 
     async def run(request: web.Request) -> web.Response:
+        given = request.match_info["id"]
         try:
-            found = await engine.store.get_run(request.match_info["id"])
+            found = await engine.store.get_run(given)
+            if found is None:
+                run_id = await resolve_run_id(engine.store, given)
+                if isinstance(run_id, web.Response):
+                    return run_id
+                found = await engine.store.get_run(run_id)
         except StoreError as exc:
             return json_error(503, str(exc))
-        if found is None:
-            return json_error(404, f"no run with id {request.match_info['id']!r}")
+        if found is None:  # pruned away between the two reads
+            return json_error(404, f"no run with id {given!r}")
         doc = found.to_json()
         try:
             arts = await engine.store.list_artifacts(found.id)

@@ -9,6 +9,7 @@ from aiohttp import web
 from alertreflex.engine.engine import Engine, NotFound, Refused
 from alertreflex.store.base import StoreError
 from alertreflex.web.acting import read_action
+from alertreflex.web.api import resolve_run_id
 from alertreflex.web.errors import json_error
 
 
@@ -18,9 +19,11 @@ def routes(engine: Engine) -> list[web.RouteDef]:
         if isinstance(body, web.Response):
             return body
         values, who = body
-        run_id = request.match_info["id"]
         reason = values["reason"] or "approved"
         try:
+            run_id = await resolve_run_id(engine.store, request.match_info["id"])
+            if isinstance(run_id, web.Response):
+                return run_id
             run = await engine.approvals.decide(run_id, approve, who, reason)
             if run is None:
                 found = await engine.store.get_run(run_id)
@@ -46,7 +49,10 @@ def routes(engine: Engine) -> list[web.RouteDef]:
             return body
         values, who = body
         try:
-            new, old = await engine.rerun(request.match_info["id"], who, values["reason"])
+            run_id = await resolve_run_id(engine.store, request.match_info["id"])
+            if isinstance(run_id, web.Response):
+                return run_id
+            new, old = await engine.rerun(run_id, who, values["reason"])
         except NotFound as exc:
             return json_error(404, str(exc))
         except Refused as exc:

@@ -128,7 +128,7 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/webhook": {
                 "post": {
-                    "summary": "Receive an Alertmanager webhook notification (payload version 4)",
+                    "summary": "Receive an Alertmanager (v4) or Grafana (v1) notification",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -141,14 +141,49 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json(
                             {
                                 "type": "object",
+                                "required": [
+                                    "status",
+                                    "runs_created",
+                                    "runs_skipped",
+                                    "runs",
+                                    "duplicate",
+                                ],
                                 "properties": {
                                     "status": {"const": "accepted"},
-                                    "runs_created": {"type": "integer"},
-                                    "runs_skipped": {"type": "integer"},
-                                    "duplicate": {"type": "boolean"},
+                                    "runs_created": {
+                                        "type": "integer",
+                                        "description": "New runs that go on: queued, "
+                                        "scheduled or awaiting approval",
+                                    },
+                                    "runs_skipped": {
+                                        "type": "integer",
+                                        "description": "New runs stored skipped at once",
+                                    },
+                                    "runs": {
+                                        "type": "object",
+                                        "properties": {
+                                            "queued": {"type": "integer"},
+                                            "scheduled": {"type": "integer"},
+                                            "awaiting_approval": {"type": "integer"},
+                                            "skipped": {
+                                                "type": "object",
+                                                "description": "By reason: cooldown, "
+                                                "dry_run, paused, time_interval, ...",
+                                                "additionalProperties": {"type": "integer"},
+                                            },
+                                        },
+                                    },
+                                    "duplicate": {
+                                        "type": "boolean",
+                                        "description": "No new run and no alert changed",
+                                    },
+                                    "why": {
+                                        "type": "string",
+                                        "description": "When no run goes on: why",
+                                    },
                                 },
                             },
-                            "Stored durably; runs queued",
+                            "Stored durably; what became of each new run",
                         ),
                         "400": _json(err, "Invalid JSON or payload; the message names the field"),
                         "401": _json(err, "Missing or wrong webhook credentials"),
@@ -178,6 +213,12 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Recent runs, newest first",
                     "parameters": [
                         {"name": "reflex", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "fingerprint",
+                            "in": "query",
+                            "description": "Only the runs of this alert",
+                            "schema": {"type": "string"},
+                        },
                         {
                             "name": "state",
                             "in": "query",

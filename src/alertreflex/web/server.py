@@ -22,7 +22,14 @@ from alertreflex.engine.metrics import Metrics
 from alertreflex.eventloop import run as run_loop
 from alertreflex.eventloop import setup_child_watcher
 from alertreflex.store.base import StoreError
-from alertreflex.store.urls import StorageURLError, open_store, redact, replica_id
+from alertreflex.store.urls import (
+    StorageURLError,
+    default_replica_name,
+    open_store,
+    redact,
+    replica_id,
+    replica_name_problem,
+)
 from alertreflex.web.app import SYNC, create_app
 from alertreflex.web.badrequests import server_logger
 from alertreflex.web.connections import (
@@ -40,6 +47,10 @@ LISTEN_BACKLOG = 1024
 # aiohttp's own keep-alive timeout, only a backstop: the guard applies
 # settings.web.idle_timeout, which a reload can change.
 KEEPALIVE_BACKSTOP = 3600.0
+
+
+class ListenError(RuntimeError):
+    """The address cannot be taken now (in use, say): a failure, not a usage error."""
 
 
 class UsageError(ValueError):
@@ -90,10 +101,16 @@ def tune_gc() -> None:
 
 
 class Service:
-    def __init__(self, config_path: str, storage: str, listen: str) -> None:
+    def __init__(
+        self, config_path: str, storage: str, listen: str, replica: str | None = None
+    ) -> None:
         self.config_path = config_path
         self.storage = storage
         self.host, self.port = parse_listen(listen)
+        # Named once for the process's life: the label of alertreflex_replica_info.
+        self.replica = default_replica_name() if replica is None else replica
+        if (problem := replica_name_problem(self.replica)) is not None:
+            raise UsageError(f"--replica {self.replica!r}: {problem}")
         self.metrics = Metrics()
         self.action_types = load_action_types()
         self.stopping = asyncio.Event()
@@ -146,9 +163,10 @@ class Service:
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ts.set(time.time())
         setup_child_watcher()
-        replica = replica_id()
-        store = open_store(self.storage, replica=replica, lease=cfg.settings.replica_lease)
-        self.metrics.replica.info({"replica": replica, "store": store.kind})
+        # Runs are owned per process, not per name: see replica_id.
+        owner = replica_id(self.replica)
+        store = open_store(self.storage, replica=owner, lease=cfg.settings.replica_lease)
+        self.metrics.replica.info({"replica": self.replica, "store": store.kind})
         await store.open()
         actions: dict[str, Action[Any]] = {name: cls() for name, cls in self.action_types.items()}
         self.engine = Engine(cfg, store, actions, self.metrics)
@@ -176,7 +194,7 @@ class Service:
         except OSError as exc:
             await self.engine.shutdown(0)
             await store.close()
-            raise UsageError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+            raise ListenError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
         for addr in runner.addresses:  # the bound port, when 0 was asked for
             self.bound_port = int(addr[1])
         loop = asyncio.get_running_loop()
@@ -192,6 +210,7 @@ class Service:
             address=f"http://{self.host}:{self.bound_port or self.port}",
             reflexes=len(cfg.reflexes),
             storage=redact(self.storage),
+            replica=self.replica,
             pid=os.getpid(),
         )
         if cfg.settings.auth is None:
@@ -212,14 +231,17 @@ class Service:
         log.info("stopped")
 
 
-def serve(config_path: str, storage: str, listen: str) -> int:
+def serve(config_path: str, storage: str, listen: str, replica: str | None = None) -> int:
     try:
-        service = Service(config_path, storage, listen)
+        service = Service(config_path, storage, listen, replica)
         run_loop(service.run())
     except ConfigError as exc:
         print(f"alertreflex: invalid config, not starting:\n{exc}", file=sys.stderr)
         return 1
-    except (UsageError, StorageURLError, StoreError) as exc:
+    except (StoreError, ListenError) as exc:  # may work later: the command line is fine
+        print(f"alertreflex: {exc}", file=sys.stderr)
+        return 1
+    except (UsageError, StorageURLError) as exc:
         print(f"alertreflex: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,4 +1,5 @@
-"""``POST /webhook``: validate, store durably, then acknowledge."""
+"""``POST /webhook``: validate, store durably, then acknowledge with what became of
+the notification's runs (the answer is documented in docs/reference/http-api.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from alertreflex.core.models import NOTIFICATION_ADAPTER
 from alertreflex.core.paths import format_path
 from alertreflex.engine.engine import Engine
+from alertreflex.engine.intake import REPEAT_WHY, Outcome
 from alertreflex.engine.repeats import body_digest
 from alertreflex.lograte import LogBudget
 from alertreflex.store.base import QueueFullError, StoreError
@@ -68,14 +70,37 @@ def _refused_for_room(budget: LogBudget, detail: str) -> web.Response:
     )
 
 
+def _log_accepted(outcome: Outcome, alerts: int) -> None:
+    """One line per notification: info when it made runs, or wanted runs its episodes
+    already had while an alert changed (a store kept from an earlier try answers
+    so); debug for the rest, which repeats and unmatched alerts make most of."""
+    made = outcome.created or (outcome.why and not outcome.duplicate and outcome.existing)
+    # Only the keys that say something: a log line is read by people first.
+    extra: dict[str, object] = {}
+    if outcome.skipped:
+        extra["skipped"] = ",".join(f"{k}:{n}" for k, n in outcome.skipped.items())
+    if outcome.why:
+        extra["why"] = outcome.why
+    (log.info if made else log.debug)(
+        "webhook_accepted",
+        notification_id=outcome.notification_id,
+        alerts=alerts,
+        runs_created=outcome.runs_created,
+        runs_skipped=outcome.runs_skipped,
+        queued=outcome.queued,
+        scheduled=outcome.scheduled,
+        awaiting_approval=outcome.awaiting_approval,
+        **extra,
+    )
+
+
 def make_handler(engine: Engine) -> Handler:
     metrics = engine.metrics
     accepted = metrics.notifications.labels("accepted")
     queue_full = metrics.notifications.labels("queue_full")
     full_log = LogBudget(QUEUE_FULL_LOG_BURST, QUEUE_FULL_LOG_RATE)
-    duplicate = orjson.dumps(
-        {"status": "accepted", "runs_created": 0, "runs_skipped": 0, "duplicate": True}
-    )
+    # The same shape as every 200, so that clients read one kind of answer.
+    repeat = orjson.dumps(Outcome(duplicate=True, why=REPEAT_WHY).answer())
 
     async def webhook(request: web.Request) -> web.StreamResponse:
         t0 = time.perf_counter()
@@ -97,7 +122,7 @@ def make_handler(engine: Engine) -> Handler:
             # The same bytes as a notification stored here: it changes nothing.
             accepted.inc()
             metrics.ack_latency.observe(time.perf_counter() - t0)
-            return web.Response(body=duplicate, content_type="application/json")
+            return web.Response(body=repeat, content_type="application/json")
         if engine.queue_full:
             # Only a known repeat could be accepted now: refuse before parsing.
             queue_full.inc()
@@ -111,7 +136,7 @@ def make_handler(engine: Engine) -> Handler:
             log.info("webhook_rejected", reason=message, remote=request.remote)
             return json_error(400, f"invalid Alertmanager payload: {message}")
         try:
-            result = await engine.ingest(notification, body, digest)
+            outcome = await engine.ingest(notification, body, digest)
         except QueueFullError as exc:
             queue_full.inc()
             return _refused_for_room(full_log, str(exc))
@@ -121,13 +146,7 @@ def make_handler(engine: Engine) -> Handler:
             return json_error(503, f"could not store the notification: {exc}")
         accepted.inc()
         metrics.ack_latency.observe(time.perf_counter() - t0)
-        return json_response(
-            {
-                "status": "accepted",
-                "runs_created": sum(1 for r in result.created if r.state == "queued"),
-                "runs_skipped": sum(1 for r in result.created if r.state == "skipped"),
-                "duplicate": result.duplicate,
-            }
-        )
+        _log_accepted(outcome, len(notification.alerts))
+        return json_response(outcome.answer())
 
     return webhook

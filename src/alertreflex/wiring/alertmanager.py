@@ -8,12 +8,14 @@ carries one alert, and a resolved alert is sent within ``group_interval`` whatev
 its former group companions do.
 
 Alertmanager gives an alert to the top-level route's receiver only when no child
-route matched it, and this route matches: the output says how to keep that fallback
-(``--full`` does it), since otherwise those alerts would reach alertreflex only.
+route matched it, and this route matches: those alerts would reach alertreflex only.
+``--full`` ends the routes with a catch-all for people; ``--merge`` works out the
+routes that keep exactly the old fallback (:mod:`alertreflex.wiring.alertmanager_merge`).
 
 ``alertreflex alertmanager-config`` is the one front end, so a WiringError names the
 option as that command spells it. The text is rendered by
-:mod:`alertreflex.wiring.alertmanager_yaml`.
+:mod:`alertreflex.wiring.alertmanager_yaml`; :func:`receiver_data` and
+:func:`route_data` say what it must read as.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 AUTHS = ("none", "bearer", "basic")
@@ -180,3 +183,29 @@ def _check_text(flag: str, value: str) -> None:
     # Bytes that are not UTF-8 reach argv as lone surrogates, which no YAML can carry.
     if any("\ud800" <= ch <= "\udfff" for ch in value):
         raise WiringError(f"{flag} {value!r}: not UTF-8 text")
+
+
+def receiver_data(w: Wiring) -> dict[str, Any]:
+    """The receiver as alertmanager.yml reads once loaded."""
+    webhook: dict[str, Any] = {"url": w.webhook_url, "send_resolved": True, "max_alerts": 0}
+    if w.auth == "bearer":
+        webhook["http_config"] = {
+            "authorization": {"type": "Bearer", "credentials_file": w.credentials_file}
+        }
+    elif w.auth == "basic":
+        webhook["http_config"] = {
+            "basic_auth": {"username": w.username, "password_file": w.credentials_file}
+        }
+    return {"name": w.receiver, "webhook_configs": [webhook]}
+
+
+def route_data(w: Wiring) -> dict[str, Any]:
+    """The route as alertmanager.yml reads once loaded."""
+    route: dict[str, Any] = {"receiver": w.receiver, "continue": True}
+    if w.matchers:
+        route["matchers"] = list(w.matchers)
+    route |= {"group_by": list(w.group_by), "group_wait": w.group_wait}
+    route["group_interval"] = w.group_interval
+    if w.repeat_interval is not None:
+        route["repeat_interval"] = w.repeat_interval
+    return route

@@ -11,6 +11,7 @@ refuses, whatever :class:`Wiring` holds.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import yaml
 
@@ -35,6 +36,13 @@ def _flow(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(scalar(i) for i in items) + "]"
 
 
+def _matchers(items: tuple[str, ...]) -> str:
+    """Matchers single-quoted as people write them (``['team="a"']``), when that reads
+    back as the text: printable, no quote to double; otherwise as :func:`scalar`."""
+    quoted = (f"'{m}'" if m.isprintable() and "'" not in m else scalar(m) for m in items)
+    return "[" + ", ".join(quoted) + "]"
+
+
 def _duration(text: str) -> str:
     # Unquoted as people write durations (no YAML reader takes 1h30m for anything but
     # text); anything else quoted, "0" too, which would read as a number.
@@ -44,6 +52,17 @@ def _duration(text: str) -> str:
 def _one_line(text: str) -> str:
     """Option text inside a comment: what would end the line or is not printable, escaped."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _at(lines: list[str], written_at: int, dash: int) -> list[str]:
+    """``lines``, a list item written with its dash at column ``written_at``, moved to
+    column ``dash`` (each line has at least ``written_at`` leading spaces)."""
+    return [" " * dash + line[written_at:] for line in lines]
+
+
+def receiver_lines(w: Wiring, dash: int) -> list[str]:
+    """The receiver as an item of ``receivers:`` whose dash is at column ``dash``."""
+    return _at(_receiver(w), 2, dash)
 
 
 def _receiver(w: Wiring) -> list[str]:
@@ -93,6 +112,37 @@ def _secret(w: Wiring) -> str:
     return "token" if w.auth == "bearer" else "password"
 
 
+def route_lines(w: Wiring, dash: int) -> list[str]:
+    """The route as an item of ``routes:`` whose dash is at column ``dash``, under a
+    comment that says where it came from (for a file merged into)."""
+    heading = [
+        "    # alertreflex runs its reflexes for these alerts (added by alertreflex",
+        "    # alertmanager-config --merge).",
+    ]
+    return _at([*heading, *_route(w)], 4, dash)
+
+
+def fallback_lines(routes: list[dict[str, Any]], dash: int) -> list[str]:
+    """The routes that keep the top-level receiver's fallback (see alertmanager_merge)."""
+    if not routes:
+        return []
+    lines = [
+        "    # Added with alertreflex's route. Alertmanager gives the top-level receiver",
+        "    # only the alerts that no route matches, and alertreflex's route matches",
+        "    # them now: this gives them back to it, exactly those.",
+    ]
+    if any("matchers" in r for r in routes):
+        lines += [
+            "    # The matchers leave out what your routes with `continue: true` match:",
+            "    # those alerts never went to the top-level receiver.",
+        ]
+    for route in routes:
+        lines.append(f"    - receiver: {scalar(route['receiver'])}")
+        if "matchers" in route:
+            lines.append(f"      matchers: {_matchers(tuple(route['matchers']))}")
+    return _at(lines, 4, dash)
+
+
 def _route(w: Wiring) -> list[str]:
     lines = [f"    - receiver: {scalar(w.receiver)}"]
     lines += [
@@ -103,7 +153,7 @@ def _route(w: Wiring) -> list[str]:
     if w.matchers:
         lines += [
             "      # Only these alerts; alertreflex ignores an alert that no reflex matches.",
-            f"      matchers: {_flow(w.matchers)}",
+            f"      matchers: {_matchers(w.matchers)}",
         ]
     if w.group_by == (ALL_LABELS,):
         lines += [
@@ -148,17 +198,18 @@ def _alertreflex_side(w: Wiring) -> list[str]:
     return lines
 
 
-def _heading(w: Wiring, what: str) -> list[str]:
-    return [
-        f"# {what} for alertreflex at {_one_line(w.url)}",
-        "# (printed by alertreflex alertmanager-config; check with amtool check-config).",
-    ]
-
-
 def render_snippet(w: Wiring) -> str:
-    """The receiver and the route, each with where it goes in alertmanager.yml."""
+    """The receiver and the route, each with where it goes in alertmanager.yml: a
+    fragment, which amtool check-config refuses on its own (it has no top-level
+    receiver), and the header says so."""
     lines = [
-        *_heading(w, "Alertmanager receiver and route"),
+        f"# The Alertmanager receiver and route for alertreflex at {_one_line(w.url)}.",
+        "# A FRAGMENT, not a whole alertmanager.yml: amtool check-config refuses it on",
+        "# its own. Paste each part where its comment says, then check the whole file:",
+        "#   amtool check-config alertmanager.yml",
+        "# Or let alertreflex do both: the same options with --merge alertmanager.yml",
+        "# print your file with them added (--in-place writes it). --full prints a",
+        "# complete alertmanager.yml instead.",
         "",
         "# 1. Add this receiver to the top-level `receivers:` list.",
         "receivers:",
@@ -172,10 +223,11 @@ def render_snippet(w: Wiring) -> str:
         *_route(w),
         "",
         "# 3. Alertmanager sends an alert to the top-level route's receiver only when no",
-        "#    child route matched it, and the route above matches. If that receiver",
-        "#    catches what your other routes leave, end the `routes:` list with",
+        "#    child route matched it, and the route above matches. To keep those alerts",
+        "#    going there, end the `routes:` list with",
         "#      - receiver: <the top-level route's receiver>",
-        "#    (--full shows it in place).",
+        "#    That is exact when none of your top-level routes has `continue: true`;",
+        "#    --merge works out the exact routes in every case.",
         "",
         *_alertreflex_side(w),
     ]
@@ -185,7 +237,9 @@ def render_snippet(w: Wiring) -> str:
 def render_full(w: Wiring) -> str:
     """A whole alertmanager.yml: alertreflex first, then a receiver for people."""
     lines = [
-        *_heading(w, "A complete alertmanager.yml"),
+        f"# A complete alertmanager.yml for alertreflex at {_one_line(w.url)}",
+        "# (printed by alertreflex alertmanager-config --full; amtool check-config",
+        "# accepts it as it is).",
         "",
         "route:",
         "  # People's receiver (fill it in under receivers) gets what no route takes.",

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from alertreflex.config.loader import ConfigError, Problem
 from alertreflex.config.yamlfile import LocatedDocument, YamlError, load_yaml
-from alertreflex.core.matchers import LABEL_NAME_PATTERN
 from alertreflex.core.paths import Path, format_path
 
 TOP_FIELDS = ("listen_address", "verbose", "tls_key", "tls_crt", "commands")
@@ -32,7 +30,6 @@ SIGNALS = frozenset(
         *("SIGUSR1", "SIGUSR2", "SIGVTALRM", "SIGWINCH", "SIGXCPU", "SIGXFSZ"),
     }
 )
-_LABEL_NAME = re.compile(LABEL_NAME_PATTERN)
 
 
 class AmxConfigError(ConfigError):
@@ -206,10 +203,12 @@ class _Parser:
             return {}
         out: dict[str, str] = {}
         for name, item in value.items():
-            if not _LABEL_NAME.fullmatch(name):
+            # Any non-empty text: am-executor compares names as given, and since
+            # Prometheus 3 alerts may carry UTF-8 names ("service.name").
+            if not isinstance(name, str) or not name:
                 self.problem(
-                    (*at, name),
-                    f"{name!r} is not a label name ({LABEL_NAME_PATTERN}): no alert carries it",
+                    (*at, str(name)),
+                    f"{name!r} is not a label name (a non-empty text): no alert carries it",
                 )
             elif not isinstance(item, str):
                 self.problem((*at, name), _quote_hint(item))

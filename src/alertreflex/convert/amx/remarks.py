@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alertreflex.convert.amx.config import AmxCommand, AmxConfig
+from alertreflex.core.matchers import Matcher, MatchOp
 
 
 def one_line(text: str) -> str:
@@ -120,7 +121,7 @@ def _empty_matchers(matchers: dict[str, str]) -> list[str]:
     return [
         f"match_labels.{name} is empty: am-executor wanted the label present "
         "with an empty value, which Prometheus alerts never have (it drops empty "
-        f'labels); {name}="" here matches alerts without the label.'
+        f"labels); {Matcher(name, MatchOp.EQUAL, '')} here matches alerts without the label."
         for name, value in matchers.items()
         if value == ""
     ]

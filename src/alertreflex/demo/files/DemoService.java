@@ -3,7 +3,7 @@
  *
  * Plain JDK 17, no build tool, no libraries:
  *
- *     javac -d OUTDIR examples/demo/DemoService.java
+ *     javac -d OUTDIR src/alertreflex/demo/files/DemoService.java
  *     java -cp OUTDIR DemoService --port PORT [--host 127.0.0.1] [--log-file PATH]
  *
  * It serves Prometheus metrics (the gauge behind the BucketTooFull_ORANGE alert),
