@@ -436,10 +436,12 @@ def write_config(
     max_concurrent_runs: int,
     max_queued_runs: int,
     no_runs: bool = False,
+    match: str = "['alertname = \"BenchAlert\"', 'severity =~ \"warning|critical\"']",
 ) -> None:
     """One reflex that matches every bench alert, and ``reflexes - 1`` that never do.
 
-    With ``no_runs`` the first reflex belongs to another team, so nothing matches:
+    ``match`` is the first reflex's matchers, as YAML. With ``no_runs`` the first
+    reflex belongs to another team, so nothing matches:
     what is left is the cost of taking notifications in (validate, match, store).
 
     The others look like other teams' reflexes: 90% pinned to their own alertname in
@@ -455,7 +457,7 @@ def write_config(
         "reflexes:",
         "  - name: bench-exec",
         f"    team: {'nobody' if no_runs else 'bench'}",
-        "    match: ['alertname = \"BenchAlert\"', 'severity =~ \"warning|critical\"']",
+        f"    match: {match}",
         "    on_firing:",
         f"      - exec: {{command: [{argv}], timeout: 30s}}",
         f"    max_concurrent: {max_concurrent_runs}",

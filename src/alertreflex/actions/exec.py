@@ -34,13 +34,11 @@ on a socket, not a spawn, so it does not go through the helper process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
 import shlex
 import signal
-import subprocess
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import orjson
@@ -49,7 +47,8 @@ from pydantic import Field, field_validator
 from alertreflex.actions._output import CappedBuffer
 from alertreflex.actions.amx_env import amx_environment
 from alertreflex.actions.base import Action, ActionContext, ActionParams, StepOutcome, StepResult
-from alertreflex.actions.exec_worker import ExecWorkerClient
+from alertreflex.actions.exec_client import ExecWorkerClient
+from alertreflex.actions.spawn import Child, kill_group
 from alertreflex.core.durations import format_duration
 from alertreflex.core.types import Duration
 from alertreflex.targets.base import Program, TargetError
@@ -156,47 +155,6 @@ class ExecParams(ActionParams):
         return value
 
 
-class _ExecProtocol(asyncio.SubprocessProtocol):
-    """Collects capped stdout/stderr and reports exit and pipe closure separately."""
-
-    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        self.stdout = CappedBuffer(limit)
-        self.stderr = CappedBuffer(limit)
-        self.exited: asyncio.Future[None] = loop.create_future()
-        self.pipes_closed: asyncio.Future[None] = loop.create_future()
-        self._open_pipes = {1, 2}
-
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd == 1:
-            self.stdout.feed(data)
-        elif fd == 2:
-            self.stderr.feed(data)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        self._open_pipes.discard(fd)
-        if not self._open_pipes:
-            _resolve(self.pipes_closed)
-
-    def process_exited(self) -> None:
-        _resolve(self.exited)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        _resolve(self.exited)
-        _resolve(self.pipes_closed)
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-def _kill_group(pgid: int) -> None:
-    # ESRCH: the group is already empty. EPERM: on some systems a group made only of
-    # zombies cannot be signalled. Neither leaves anything for us to do.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
 def _exit_summary(code: int) -> str:
     if code >= 0:
         return f"exit {code}"
@@ -222,9 +180,10 @@ class ExecAction(Action[ExecParams]):
         self._worker: ExecWorkerClient | None = None
 
     async def start(self) -> None:
-        # In the server, steps run in a helper process (see exec_worker); used on its
+        # In the server, steps run in a helper process (see exec_client); used on its
         # own (tests, the worker itself), ExecAction spawns in this process.
         self._worker = ExecWorkerClient()
+        await self._worker.start()
         _engines().start()
 
     async def close(self) -> None:
@@ -315,18 +274,9 @@ class ExecAction(Action[ExecParams]):
         program = params.command[0]
         payload = self.stdin_payload(ctx)
 
-        loop = asyncio.get_running_loop()
-        protocol = _ExecProtocol(ctx.output_limit, loop)
         try:
-            transport, _ = await loop.subprocess_exec(
-                lambda: protocol,
-                *params.command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                cwd=params.cwd,
-                start_new_session=True,
+            child = Child(
+                params.command, env=env, cwd=params.cwd, stdin=payload, limit=ctx.output_limit
             )
         except OSError as exc:
             return StepResult(
@@ -335,16 +285,14 @@ class ExecAction(Action[ExecParams]):
         except ValueError as exc:  # e.g. a NUL byte in cwd
             return StepResult(StepOutcome.FAILED, f"cannot run {program!r}: {exc}", details=details)
 
-        pgid = transport.get_pid()
+        pgid = child.pid
         timed_out = False
         try:
-            self._feed_stdin(transport, payload)
-
-            await asyncio.wait([protocol.exited], timeout=params.timeout)
-            if not protocol.exited.done():
+            await asyncio.wait([child.exited], timeout=params.timeout)
+            if not child.exited.done():
                 timed_out = True
-                _kill_group(pgid)
-                await asyncio.wait([protocol.exited], timeout=self.kill_grace)
+                kill_group(pgid, signal.SIGKILL)
+                await asyncio.wait([child.exited], timeout=self.kill_grace)
 
             # The main process is gone, but a child it put in the background (``cmd &``)
             # may still run: it would hold the output pipes open, so the step would
@@ -352,37 +300,29 @@ class ExecAction(Action[ExecParams]):
             # Kill the rest of the group. (While any member is alive the kernel keeps
             # the group id reserved, so this cannot hit an unrelated process; when
             # none is, it fails with ESRCH.)
-            _kill_group(pgid)
+            kill_group(pgid, signal.SIGKILL)
 
             # Processes that left the group (setsid) are out of reach; do not wait on
             # the pipes they hold for ever.
-            await asyncio.wait([protocol.pipes_closed], timeout=self.pipe_grace)
-            if not protocol.pipes_closed.done():
+            await asyncio.wait([child.pipes_closed], timeout=self.pipe_grace)
+            if not child.pipes_closed.done():
                 details["pipes_held_open"] = True
         finally:
-            stdin = transport.get_pipe_transport(0)
-            if isinstance(stdin, asyncio.WriteTransport) and stdin.get_write_buffer_size():
-                # close() would keep flushing stdin into a pipe that an escaped process
-                # may hold open without reading: drop what is left.
-                stdin.abort()
-            if protocol.exited.done():
-                transport.close()
-            else:
+            if not child.exited.done():
                 # Cancelled (shutdown) or the process would not die: leave nothing
-                # behind. Closing now would make the transport reap the child itself,
-                # racing the child watcher; close once the watcher has seen the exit.
-                _kill_group(pgid)
-                protocol.exited.add_done_callback(lambda _: transport.close())
+                # behind (the child is still reaped when it exits).
+                kill_group(pgid, signal.SIGKILL)
+            child.release()
 
-        returncode = transport.get_returncode()
-        details["stderr"] = protocol.stderr.text()
-        output = protocol.stdout.text()
+        returncode = child.returncode
+        details["stderr"] = child.stderr.text()
+        output = child.stdout.text()
         if timed_out:
             summary = f"timed out after {format_duration(params.timeout)}"
             if returncode is None:
                 summary += " (and did not exit after SIGKILL)"
             return StepResult(StepOutcome.TIMED_OUT, summary, returncode, output, details)
-        assert returncode is not None  # protocol.exited is done
+        assert returncode is not None  # child.exited is done
         outcome = (
             StepOutcome.SUCCEEDED if returncode in params.success_exit_codes else StepOutcome.FAILED
         )
@@ -436,19 +376,6 @@ class ExecAction(Action[ExecParams]):
             else StepOutcome.FAILED
         )
         return StepResult(outcome, f"exit {done.exit_code}", done.exit_code, output, details)
-
-    @staticmethod
-    def _feed_stdin(transport: asyncio.SubprocessTransport, payload: bytes) -> None:
-        # The pipe transport buffers what the pipe cannot take yet and writes it as the
-        # child reads, so nothing here waits on the child: a command that never reads
-        # stdin cannot block the step. If the child exits or closes stdin first, the
-        # transport drops the rest quietly.
-        stdin = transport.get_pipe_transport(0)
-        if not isinstance(stdin, asyncio.WriteTransport):
-            return
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            stdin.write(payload)
-            stdin.write_eof()
 
 
 def _nul_in_command(command: list[str]) -> StepResult | None:
