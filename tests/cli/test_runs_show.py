@@ -4,6 +4,7 @@ real server."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -104,6 +105,11 @@ def test_show_gives_step_timings_and_the_alert(make_server) -> None:  # type: ig
     sleep = run["steps"][1]
     assert sleep["finished_at"] - sleep["started_at"] >= 0.3
     assert "    | fired BucketTooFull_ORANGE" in lines
+    # Only what the config set, as the run page shows it: no env {}, amx_env, cwd.
+    params = [
+        json.loads(line.split(": ", 1)[1]) for line in lines if line.startswith("    params:")
+    ]
+    assert params and all(set(p) == {"command"} for p in params), params
 
 
 def test_runs_trigger_filters_like_the_api(make_server) -> None:  # type: ignore[no-untyped-def]

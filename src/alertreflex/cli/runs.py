@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from alertreflex.cli._common import FAILED, OK, add_command, api_error, auth_headers
 from alertreflex.defaults import DEFAULT_LISTEN
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 # RunState's and Trigger's values, here so that --help need not import the models.
 STATES = (
@@ -170,6 +174,13 @@ def _alert_lines(alert: dict[str, Any], starts_at: str) -> list[str]:
     return lines
 
 
+@functools.cache
+def _models() -> dict[str, type[BaseModel]]:
+    from alertreflex.actions.base import load_action_types, params_models
+
+    return params_models(load_action_types())
+
+
 def _step_lines(s: dict[str, Any], created: float) -> list[str]:
     started, finished = s.get("started_at"), s.get("finished_at")
     outcome = s.get("outcome") or ("running" if started is not None else "not run")
@@ -184,7 +195,10 @@ def _step_lines(s: dict[str, Any], created: float) -> list[str]:
         ended = f"finished {_clock(finished, created)}" if finished else "not finished"
         lines.append(f"    started {_clock(started, created)}, {ended}{attempt}")
     if s.get("params") is not None:
-        lines.append(f"    params: {json.dumps(s['params'])}")
+        # What the config set, as the UI's run page shows it: not every default.
+        from alertreflex.actions.shown import set_params  # pydantic: only for --show
+
+        lines.append(f"    params: {json.dumps(set_params(_models(), s))}")
     if s.get("output"):
         lines.extend(f"    | {_printable(line)}" for line in s["output"].rstrip("\n").splitlines())
     return lines
