@@ -174,6 +174,7 @@ class Bench:
     def alertreflex(
         self, d: Path, script: Path, *, reflexes: int = 10, storage: str | None = None
     ) -> Server:
+        """alertreflex in ``d`` running ``script`` for every alert; not started yet."""
         config = d / "alertreflex.yml"
         write_config(
             config,
@@ -183,7 +184,7 @@ class Bench:
             max_queued_runs=10_000,
             match=MATCH,
         )
-        return Server(config, storage or f"sqlite:///{d}/s.db", d / "server.log", "info").start()
+        return Server(config, storage or f"sqlite:///{d}/s.db", d / "server.log", "info")
 
     async def flood(self, name: str, tag: str, **kw: object) -> Flood:
         """One flood row: a fresh receiver (``name``: naive or an alertreflex case)."""
@@ -200,7 +201,7 @@ class Bench:
                 schema = PgSchema(self.pg)
                 schema.create()
                 kw = {**kw, "storage": schema.dsn}
-            server = self.alertreflex(d, script, **kw)  # type: ignore[arg-type]
+            server = self.alertreflex(d, script, **kw).start()  # type: ignore[arg-type]
         try:
             await asyncio.sleep(1.0)  # the start-up's own work settles
             idle = rss_mib(server.pid)
@@ -224,7 +225,7 @@ class Bench:
         if name == "parse-only":
             server = Baseline("parse_only_receiver.py")
         else:
-            server = self.alertreflex(d, self._script(d, ACTION_SH, out))
+            server = self.alertreflex(d, self._script(d, ACTION_SH, out)).start()
         try:
             post(f"{server.url}/webhook", body.read_bytes())  # the runs; then repeats
             await asyncio.sleep(1.0)
@@ -244,16 +245,7 @@ class Bench:
         if name == "naive":
             server = Baseline("naive_receiver.py", str(script))
         else:
-            config = d / "alertreflex.yml"
-            write_config(
-                config,
-                reflexes=10,
-                command=[str(script), "{{ alert.fingerprint }}"],
-                max_concurrent_runs=64,
-                max_queued_runs=10_000,
-                match=MATCH,
-            )
-            server = Server(config, f"sqlite:///{d}/s.db", d / "server.log", "info")
+            server = self.alertreflex(d, script)
             server.launch()
             server.wait_ready(t0, 180)
         try:

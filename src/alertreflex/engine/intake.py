@@ -23,7 +23,6 @@ claims the run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from alertreflex.actions.base import Action
@@ -32,11 +31,10 @@ from alertreflex.core.models import RunState, Trigger
 from alertreflex.engine import controls
 from alertreflex.engine.controls import Controls
 from alertreflex.engine.redact import Redactor
-from alertreflex.engine.runner import cooldown_why, dry_steps, template_context
+from alertreflex.engine.runner import DRY_RUN, dry_steps, firing_refusal, template_context
 from alertreflex.engine.storm import StormGuards
 from alertreflex.store.base import Ingest, IngestResult, NewRun
 
-DRY_RUN = "dry_run: steps rendered, nothing executed"
 # The answer to a body this process stored before, byte for byte (nothing parsed).
 REPEAT_WHY = (
     "the same notification was received before, byte for byte: alertreflex acts once "
@@ -62,7 +60,6 @@ class Intake:
 
     def decide(self, runs: list[NewRun], cfg: Config, now: float) -> None:
         """Mark the runs of ``runs`` that are skipped at once (``NewRun.skip``)."""
-        when: datetime | None = None
         for run in runs:
             if run.not_before > now:
                 continue  # scheduled: decided when it is due
@@ -81,19 +78,11 @@ class Intake:
                 continue
             if not firing:
                 continue
-            if reflex.active_time_intervals or reflex.mute_time_intervals:
-                when = when or datetime.fromtimestamp(now, UTC)
-                outside = reflex.outside_time(when)
-                if outside is not None:
-                    _skip(run, "time_interval", outside)
-                    continue
-            last = self._last_firing_start.get(reflex.name)
-            if reflex.cooldown > 0 and last is not None and now - last < reflex.cooldown:
-                _skip(run, "cooldown", cooldown_why(now - last, reflex.cooldown))
-                continue
-            stormy = self._storms.check(reflex, cfg.settings, now)
-            if stormy is not None:
-                _skip(run, "storm_guard", stormy)
+            refused = firing_refusal(
+                reflex, cfg.settings, now, self._last_firing_start, self._storms
+            )
+            if refused is not None:
+                _skip(run, *refused)
 
     def _render(
         self, run: NewRun, reflex: Reflex, steps_def: tuple[Any, ...], secrets: dict[str, str]

@@ -84,11 +84,38 @@ def render_step(
     return params, params.model_dump(mode="json", by_alias=True)
 
 
+DRY_RUN = "dry_run: steps rendered, nothing executed"  # the reason of a dry run's runs
+
+
 def cooldown_why(ago: float, cooldown: float) -> str:
     """The skip reason of a firing run within its reflex's cooldown."""
     # Durations as the config writes them (12h, not 43200s).
     since = format_duration(max(0, round(ago)))
     return f"cooldown: last firing run started {since} ago, cooldown is {format_duration(cooldown)}"
+
+
+def firing_refusal(
+    reflex: Reflex,
+    settings: Settings,
+    now: float,
+    last_firing_start: dict[str, float],
+    storms: StormGuards,
+) -> tuple[str, str] | None:
+    """Why a new firing run of ``reflex`` must not start at ``now``, by the policies
+    this process can decide alone (time intervals, cooldown, storm guards), as
+    ``(category, reason)``; None when it may. The runner asks when a run starts, the
+    intake when a notification arrives."""
+    if reflex.active_time_intervals or reflex.mute_time_intervals:
+        outside = reflex.outside_time(datetime.fromtimestamp(now, UTC))
+        if outside is not None:
+            return "time_interval", outside
+    last = last_firing_start.get(reflex.name)
+    if reflex.cooldown > 0 and last is not None and now - last < reflex.cooldown:
+        return "cooldown", cooldown_why(now - last, reflex.cooldown)
+    stormy = storms.check(reflex, settings, now)
+    if stormy is not None:
+        return "storm_guard", stormy
+    return None
 
 
 def dry_steps(
@@ -208,7 +235,7 @@ class Runner:
         if reflex.dry_run:
             await self._skip(
                 run,
-                "dry_run: steps rendered, nothing executed",
+                DRY_RUN,
                 "dry_run",
                 dry_steps(self._actions, steps_def, ctx_vars, redactor),
             )
@@ -229,17 +256,12 @@ class Runner:
         # run (attempts > 0) already passed them, and an operator's approval or re-run
         # overrides them.
         if run.trigger is Trigger.FIRING and run.attempts == 0 and not run.checked:
-            why = reflex.outside_time(datetime.fromtimestamp(now, UTC))
-            if why is not None:
-                await self._skip(run, why, "time_interval")
-                return
-            last = self._last_firing_start.get(reflex.name)
-            if reflex.cooldown > 0 and last is not None and now - last < reflex.cooldown:
-                await self._skip(run, cooldown_why(now - last, reflex.cooldown), "cooldown")
-                return
-            stormy = self.storms.check(reflex, cfg.settings, now)
-            if stormy is not None:
-                await self._skip(run, stormy, "storm_guard")
+            refused = firing_refusal(
+                reflex, cfg.settings, now, self._last_firing_start, self.storms
+            )
+            if refused is not None:
+                category, why = refused
+                await self._skip(run, why, category)
                 return
             if reflex.delay > 0:
                 gone = await self._gone_after_delay(run, reflex, cfg.settings.alertmanager_url)
