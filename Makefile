@@ -29,8 +29,12 @@ lint: install-test
 	$(BIN)/ruff format --check src tests docs/_hooks deploy/kubernetes $(wildcard bench)
 	$(BIN)/mypy
 
+# Two processes (the suite mostly waits on servers it started), tests grouped so that
+# those sharing a resource run in one (tests/conftest.py); then, alone, the tests that
+# stop PostgreSQL.
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 -m "not alone"
+	$(BIN)/pytest -q -m alone
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -22,6 +22,8 @@ Rows of a round:
    of 10,000), then alertreflex with 10,000 reflexes, then (with ``--pg``)
    alertreflex on PostgreSQL. acks/s counts 200s; RSS is the server and the processes
    below it (the exec worker) at the end of the row; idle RSS is taken before load.
+   Then the ceiling: the same script spawned alone, 64 at a time, no HTTP and no
+   record (spawn_ceiling.py): what no receiver can exceed on this machine.
 2. repeats: the same 1-alert body, then the same 50-alert body, posted again and
    again (Alertmanager's repeats; the first POST made the runs): parse-only handler,
    then alertreflex.
@@ -148,6 +150,7 @@ class Flood:
 class Round:
     flood: dict[str, Flood] = field(default_factory=dict)
     repeats: dict[str, WrkResult] = field(default_factory=dict)
+    ceiling: float = 0.0
     first_ms: dict[str, float] = field(default_factory=dict)
     start_ms: dict[str, list[float]] = field(default_factory=dict)
 
@@ -199,7 +202,7 @@ class Bench:
             if name == "postgresql":
                 assert self.pg is not None
                 schema = PgSchema(self.pg)
-                schema.create()
+                await asyncio.to_thread(schema.create)  # it runs a loop of its own
                 kw = {**kw, "storage": schema.dsn}
             server = self.alertreflex(d, script, **kw).start()  # type: ignore[arg-type]
         try:
@@ -213,8 +216,20 @@ class Bench:
         finally:
             server.stop()
             if schema is not None:
-                schema.drop()
+                await asyncio.to_thread(schema.drop)
         return Flood(done / result.seconds, result, rss, idle)
+
+    async def ceiling(self) -> float:
+        """Actions/s of the flood's script spawned alone (spawn_ceiling.py)."""
+        d = self._dir("ceiling")
+        out = d / "actions.txt"
+        script = self._script(d, ACTION_SH, out)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(HERE / "spawn_ceiling.py"), str(self.seconds), str(script)
+        )
+        t0 = time.monotonic()
+        await proc.wait()
+        return lines(out) / (time.monotonic() - t0)
 
     async def repeats(self, name: str, alerts: int) -> WrkResult:
         d = self._dir(f"repeat{alerts}-{name}")
@@ -280,6 +295,7 @@ class Bench:
             cases.append(("postgresql", "postgresql", {}))
         for label, name, kw in cases:
             r.flood[label] = await self.flood(name, f"f{n}{len(r.flood)}", **kw)
+        r.ceiling = await self.ceiling()
         for alerts in (1, 50):
             for name in ("parse-only", "alertreflex"):
                 r.repeats[f"{name} {alerts}"] = await self.repeats(name, alerts)
@@ -300,6 +316,7 @@ def report(n: int, r: Round, seconds: int) -> None:
             f"    {label:<28} {f.actions_per_s:>9,.0f} {f.acks.rate:>9,.0f} "
             f"{f.acks.p99_ms:>8.1f} {f.rss_mib:>9.0f} {f.idle_mib:>9.0f}"
         )
+    print(f"    {'the script alone (ceiling)':<28} {r.ceiling:>9,.0f}")
     print("  repeats                        posts/s   alerts/s  p99 ms")
     for label, w in r.repeats.items():
         alerts = int(label.rsplit(" ", 1)[1])
@@ -316,6 +333,11 @@ def report(n: int, r: Round, seconds: int) -> None:
         f"    flood actions/s vs naive: {ratio(ar.actions_per_s, fl['naive'].actions_per_s)}"
         f" (aim >= 2.0x); acks/s - actions/s: {ar.acks.rate - ar.actions_per_s:,.0f}"
         f" (aim <= {10_000 / seconds:,.0f}: what the queue of 10,000 absorbs in {seconds}s)"
+    )
+    print(
+        f"    flood actions/s vs the ceiling: {ratio(ar.actions_per_s, r.ceiling)}; naive vs "
+        f"the ceiling: {ratio(fl['naive'].actions_per_s, r.ceiling)} (2.0x naive is "
+        f"{ratio(2 * fl['naive'].actions_per_s, r.ceiling)} of it)"
     )
     print(
         f"    50-alert repeats vs parse-only: "

@@ -287,3 +287,51 @@ def alertreflex_image(podman: Podman, python_image: str) -> str:
     for old in set(listed.stdout.split()) - {image}:
         podman.run("rmi", old, check=False)
     return image
+
+
+# --- running in two processes (pytest-xdist, `make test`) ---------------------------
+
+# Tests that stop shared machinery (the machine's PostgreSQL) run after the others,
+# alone: `make test` runs them in a second pytest without -n.
+ALONE = ("tests/replicas/test_outage.py",)
+# Tests sharing something of the machine run in one process, one after the other:
+# those of podman's engine (one service and one set of images, not one per process),
+# and those that start JVMs on the host, which find them by main class in `jcmd -l`
+# (every JVM of the machine: two at once would each see the other's DemoService).
+GROUPS = {
+    "podman": ("tests/containers/", "tests/deploy/test_image.py"),
+    "host-jvms": (
+        "tests/demo/",
+        "tests/e2e/",
+        "tests/engine/test_jvm_actions.py",
+        "tests/ui/test_browser.py",
+        "tests/deploy/test_packaging.py",
+    ),
+}
+
+
+def group_of(nodeid: str) -> str:
+    """The group a test runs in: one of GROUPS, else its file (whose tests share
+    its module fixtures: servers, runs of the CLI)."""
+    path = nodeid.split("::", 1)[0]
+    for name, prefixes in GROUPS.items():
+        if path.startswith(prefixes):
+            return name
+    return path
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if item.nodeid.split("::", 1)[0] in ALONE:
+        item.add_marker(pytest.mark.alone)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    # xdist's own loadgroup marks groups by editing nodeids, which pytest 9 ignores:
+    # its scope scheduler, with the scope of each test given here, does the same.
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Grouped(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return Grouped(config, log)

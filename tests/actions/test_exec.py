@@ -20,6 +20,7 @@ from alertreflex.actions.base import ActionContext, StepOutcome, StepResult, loa
 from alertreflex.actions.exec import ExecAction, ExecParams
 from alertreflex.actions.http import HttpAction
 from alertreflex.core.models import Trigger
+from tests.procs import alive
 
 PY = sys.executable
 
@@ -61,15 +62,6 @@ async def run(
 
 def py(code: str, *args: str) -> list[str]:
     return [PY, "-c", code, *args]
-
-
-def alive(pid: int) -> bool:
-    """A zombie counts as gone: it is dead, merely not reaped yet (PID 1 may not reap)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 async def wait_gone(pid: int, within: float = 3.0) -> bool:

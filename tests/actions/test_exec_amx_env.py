@@ -1,9 +1,10 @@
 """``exec`` with ``amx_env: true``: prometheus-am-executor's ``AMX_*`` variables.
 
 Each test runs a real step in a real subprocess: a shell script that dumps its
-environment (``env -0``); the first one also behind the helper process that the server
-starts commands with. The alerts are Alertmanager's own payloads, captured from a real
-Prometheus and Alertmanager (tests/fixtures), or shaped like them.
+environment (``env -0``), started by the helper process; the first one both with the
+helper started on the first step (ExecAction on its own) and with start() (the server).
+The alerts are Alertmanager's own payloads, captured from a real Prometheus and
+Alertmanager (tests/fixtures), or shaped like them.
 """
 
 from __future__ import annotations
@@ -61,12 +62,12 @@ def dump_env(tmp_path: Path) -> list[str]:
     return [str(script)]
 
 
-@pytest.fixture(params=["in-process", "worker"])
+@pytest.fixture(params=["on-first-step", "started"])
 async def action(request: pytest.FixtureRequest) -> AsyncIterator[ExecAction]:
-    """ExecAction as tests use it, and behind the helper process, as the server runs it
-    (params cross a process boundary there)."""
+    """ExecAction as tests use it (its helper starts on the first step), and started
+    as the server starts it."""
     act = ExecAction()
-    if request.param == "worker":
+    if request.param == "started":
         await act.start()
     try:
         yield act

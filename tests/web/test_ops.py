@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ServerProcess
 from tests.payloads import alert, fixture, notification
+from tests.procs import alive
 
 ECHO = """\
 reflexes:
@@ -96,15 +97,6 @@ def db_run(db: Path) -> tuple[str, int, str, list[dict[str, Any]]]:
     finally:
         conn.close()
     return row[0], row[1], row[2], json.loads(row[3])
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.fixture(scope="module")

@@ -165,9 +165,10 @@ def test_basic_auth(make_server, tmp_path: Path) -> None:  # type: ignore[no-unt
 
 
 def test_queue_full_answers_503_and_keeps_what_it_accepted(make_server) -> None:  # type: ignore[no-untyped-def]
-    """Past max_queued_runs the webhook answers 503; accepted runs all complete."""
+    """Past max_queued_runs the webhook answers 503; accepted runs all complete.
+    (Without intake pacing, which would hold each post until a slot frees.)"""
     srv = make_server("""\
-settings: {max_queued_runs: 3, max_concurrent_runs: 1}
+settings: {max_queued_runs: 3, max_concurrent_runs: 1, intake_pacing: 0s}
 reflexes:
   - name: slow
     team: t

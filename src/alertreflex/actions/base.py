@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from alertreflex.core.models import Trigger
 
 if TYPE_CHECKING:
-    # Only a type here: the exec worker imports this module and needs none of config.
+    # Only a type here: config.containers need not load with every action.
     from alertreflex.config.containers import ContainerAccess
 
 ENTRY_POINT_GROUP = "alertreflex.actions"
@@ -104,11 +104,10 @@ class ActionContext:
     # The memo this step stored in an interrupted attempt of this run, or None.
     memo: Memo | None = None
     # settings.containers of the run's config, for steps with a container target; None
-    # outside a server (then the defaults apply). Not sent to the exec worker, which
-    # runs host steps only (``in_process``).
-    containers: ContainerAccess | None = field(default=None, metadata={"in_process": True})
-    # Given by the runner for reversible steps. Not a field: the context of a step
-    # handed to another process (the exec worker) stays plain data.
+    # outside a server (then the defaults apply).
+    containers: ContainerAccess | None = None
+    # Given by the runner for reversible steps. Not a field, so that the context's
+    # fields stay plain data.
     store_memo: InitVar[StoreMemo | None] = None
 
     def __post_init__(self, store_memo: StoreMemo | None) -> None:

@@ -21,10 +21,12 @@ Process handling, in order:
    escaped the group (``setsid``, ``nohup ... &`` with a new session) may hold them
    open forever.
 
-This is built on ``loop.subprocess_exec`` with a small protocol rather than
-``asyncio.create_subprocess_exec``: on Python 3.11, ``Process.wait()`` only returns
-once every pipe is closed, so with streams there is no way to learn that the main
-process has exited while a grandchild still holds stdout.
+The process is spawned and watched by a helper process
+(:mod:`alertreflex.actions.exec_worker`, started with the server, or on the first
+step for an ``ExecAction`` used on its own): this module prepares the step (checks,
+environment, stdin) and turns the helper's answer into the step's result. The helper
+watches the main process's exit on a pidfd, apart from its pipes, so that it knows
+the main process has exited while a grandchild still holds stdout.
 
 With ``container``, the program runs in that container through the engine's API
 instead (:mod:`alertreflex.targets.container`), from the server process: that is I/O
@@ -33,7 +35,6 @@ on a socket, not a spawn, so it does not go through the helper process.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -48,7 +49,6 @@ from alertreflex.actions._output import CappedBuffer
 from alertreflex.actions.amx_env import amx_environment
 from alertreflex.actions.base import Action, ActionContext, ActionParams, StepOutcome, StepResult
 from alertreflex.actions.exec_client import ExecWorkerClient
-from alertreflex.actions.spawn import Child, kill_group
 from alertreflex.core.durations import format_duration
 from alertreflex.core.types import Duration
 from alertreflex.targets.base import Program, TargetError
@@ -180,15 +180,17 @@ class ExecAction(Action[ExecParams]):
         self._worker: ExecWorkerClient | None = None
 
     async def start(self) -> None:
-        # In the server, steps run in a helper process (see exec_client); used on its
-        # own (tests, the worker itself), ExecAction spawns in this process.
-        self._worker = ExecWorkerClient()
+        # In the server, the helper starts with it; used on its own (tests, plugins),
+        # ExecAction starts one on its first step (a lean helper is ready in ~30 ms).
+        if self._worker is None:
+            self._worker = ExecWorkerClient()
         await self._worker.start()
         _engines().start()
 
     async def close(self) -> None:
         if self._worker is not None:
             await self._worker.close()
+            self._worker = None
         await _engines().stop()
 
     def describe(self, params: ExecParams) -> str:
@@ -263,77 +265,34 @@ class ExecAction(Action[ExecParams]):
     async def execute(self, params: ExecParams, ctx: ActionContext) -> StepResult:
         if params.container is not None:
             return await self._in_container(params, params.container, ctx)
-        if self._worker is not None:
-            return await self._worker.execute(params.model_dump(mode="json"), ctx)
         if (refused := _nul_in_command(params.command)) is not None:
             return refused
         env, env_dropped = self.build_env(params, ctx)
         details: dict[str, Any] = {}
         if env_dropped:
             details["env_dropped"] = env_dropped
-        program = params.command[0]
-        payload = self.stdin_payload(ctx)
-
-        try:
-            child = Child(
-                params.command, env=env, cwd=params.cwd, stdin=payload, limit=ctx.output_limit
-            )
-        except OSError as exc:
-            return StepResult(
-                StepOutcome.FAILED, _spawn_error(exc, program, params.cwd), details=details
-            )
-        except ValueError as exc:  # e.g. a NUL byte in cwd
-            return StepResult(StepOutcome.FAILED, f"cannot run {program!r}: {exc}", details=details)
-
-        pgid = child.pid
-        timed_out = False
-        try:
-            await asyncio.wait([child.exited], timeout=params.timeout)
-            if not child.exited.done():
-                timed_out = True
-                kill_group(pgid, signal.SIGKILL)
-                await asyncio.wait([child.exited], timeout=self.kill_grace)
-
-            # The main process is gone, but a child it put in the background (``cmd &``)
-            # may still run: it would hold the output pipes open, so the step would
-            # never see end-of-file, and it would outlive the run unaccounted for.
-            # Kill the rest of the group. (While any member is alive the kernel keeps
-            # the group id reserved, so this cannot hit an unrelated process; when
-            # none is, it fails with ESRCH.)
-            kill_group(pgid, signal.SIGKILL)
-
-            # Processes that left the group (setsid) are out of reach; do not wait on
-            # the pipes they hold for ever.
-            await asyncio.wait([child.pipes_closed], timeout=self.pipe_grace)
-            if not child.pipes_closed.done():
-                details["pipes_held_open"] = True
-        finally:
-            if not child.exited.done():
-                # Cancelled (shutdown) or the process would not die: leave nothing
-                # behind (the child is still reaped when it exits).
-                kill_group(pgid, signal.SIGKILL)
-            child.release()
-
-        returncode = child.returncode
-        details["stderr"] = child.stderr.text()
-        output = child.stdout.text()
-        if timed_out:
-            summary = f"timed out after {format_duration(params.timeout)}"
-            if returncode is None:
-                summary += " (and did not exit after SIGKILL)"
-            return StepResult(StepOutcome.TIMED_OUT, summary, returncode, output, details)
-        assert returncode is not None  # child.exited is done
-        outcome = (
-            StepOutcome.SUCCEEDED if returncode in params.success_exit_codes else StepOutcome.FAILED
+        if self._worker is None:
+            self._worker = ExecWorkerClient()
+        answer = await self._worker.run(
+            {
+                "argv": params.command,
+                "env": env,
+                "cwd": params.cwd,
+                "limit": ctx.output_limit,
+                "timeout": params.timeout,
+                "pipe_grace": self.pipe_grace,
+                "kill_grace": self.kill_grace,
+            },
+            self.stdin_payload(ctx),
         )
-        return StepResult(outcome, _exit_summary(returncode), returncode, output, details)
+        return _step_result(answer, params, details)
 
     async def _in_container(
         self, params: ExecParams, ref: str | ContainerSelector, ctx: ActionContext
     ) -> StepResult:
         """The same step, run in a container through the engine (see the module's doc)."""
-        # Imported here: the exec worker, which only ever runs host steps, need not load
-        # the engine client (aiohttp, aiodocker).
+        # Imported here: a process that only runs host steps (tests, plugins) need not
+        # load the engine client (aiohttp, aiodocker).
         from alertreflex.config.containers import default_access
         from alertreflex.targets.container import open_container
 
@@ -376,6 +335,41 @@ class ExecAction(Action[ExecParams]):
             else StepOutcome.FAILED
         )
         return StepResult(outcome, f"exit {done.exit_code}", done.exit_code, output, details)
+
+
+def _step_result(answer: dict[str, Any], params: ExecParams, details: dict[str, Any]) -> StepResult:
+    """The step's result from the helper's answer (see exec_frames)."""
+    if "failed" in answer:  # cancelled, refused, or the helper died
+        return StepResult(StepOutcome.FAILED, answer["failed"], details=details)
+    program = params.command[0]
+    if (error := answer.get("spawn_error")) is not None:
+        if "value_error" in error:  # e.g. a NUL byte in cwd
+            summary = f"cannot run {program!r}: {error['value_error']}"
+        else:
+            # OSError(errno, ...) is the subclass for the errno (FileNotFoundError, ...).
+            exc = (
+                OSError(error["errno"], error["strerror"], error["filename"])
+                if error["errno"] is not None
+                else OSError(error["strerror"])
+            )
+            summary = _spawn_error(exc, program, params.cwd)
+        return StepResult(StepOutcome.FAILED, summary, details=details)
+
+    returncode: int | None = answer["returncode"]
+    if answer["pipes_held_open"]:
+        details["pipes_held_open"] = True
+    details["stderr"] = answer["stderr"]
+    output: str = answer["stdout"]
+    if answer["timed_out"]:
+        summary = f"timed out after {format_duration(params.timeout)}"
+        if returncode is None:
+            summary += " (and did not exit after SIGKILL)"
+        return StepResult(StepOutcome.TIMED_OUT, summary, returncode, output, details)
+    assert returncode is not None  # not timed out: the main process has exited
+    outcome = (
+        StepOutcome.SUCCEEDED if returncode in params.success_exit_codes else StepOutcome.FAILED
+    )
+    return StepResult(outcome, _exit_summary(returncode), returncode, output, details)
 
 
 def _nul_in_command(command: list[str]) -> StepResult | None:

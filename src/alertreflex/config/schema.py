@@ -375,6 +375,13 @@ class Settings(_Strict):
         ge=1,
         description="Runs accepted but not finished; past it the webhook answers 503.",
     )
+    intake_pacing: Annotated[Duration, Field(ge=0, le=60)] = Field(
+        default=1.0,
+        description="While more runs wait for a free slot than max_concurrent_runs, the "
+        "webhook holds a new notification up to this long before storing it, so that "
+        "intake keeps to the pace of execution instead of growing the queue. Known "
+        "repeats are never held. 0 turns pacing off.",
+    )
     output_limit: ByteSize = Field(
         default=64 * 1024, description="Bytes of output kept per stream and step."
     )

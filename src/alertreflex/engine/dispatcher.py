@@ -97,6 +97,12 @@ class Dispatcher:
         return self._waiting
 
     @property
+    def ready(self) -> int:
+        """Runs due now that wait for a free slot (not for their reflex's limit or a
+        delay): more of them than slots means the pool is saturated."""
+        return len(self._ready)
+
+    @property
     def running(self) -> int:
         return len(self._tasks)
 

@@ -95,6 +95,9 @@ class Engine:
         # Queue room promised to notifications being written: those written together
         # in one batch must not all count the same free room.
         self._reserved = 0
+        # Set while the pool has room in its line (see pace).
+        self._room = asyncio.Event()
+        self._room.set()
         # A replica reloads when another one was told to (its files may have changed
         # too): the latest reload signal seen, and the ones this replica sent.
         self.on_peer_reload: Callable[[], Awaitable[object]] | None = None
@@ -142,7 +145,12 @@ class Engine:
         reflex = self._config.reflexes.get(name)
         return reflex.max_concurrent if reflex else 1
 
+    def _saturated(self) -> bool:
+        return self.dispatcher.ready >= self._config.settings.max_concurrent_runs
+
     def _update_gauges(self) -> None:
+        if not self._saturated():
+            self._room.set()
         self.metrics.queued.set(self.dispatcher.waiting)
         self.metrics.running.set(self.dispatcher.running)
 
@@ -156,6 +164,21 @@ class Engine:
         """No room for one more run: a notification that is not a known repeat is
         refused before it is even parsed."""
         return self.unfinished + self._reserved >= self._config.settings.max_queued_runs
+
+    async def pace(self) -> None:
+        """Hold a new notification while the pool is saturated, at most
+        settings.intake_pacing. Accepting faster than runs start only grows the queue
+        (and takes CPU from the runs): held, the sender keeps to the pace of execution.
+        Nothing is refused here; past the wait the notification is taken as usual."""
+        max_wait = self._config.settings.intake_pacing
+        if not max_wait or not self._saturated():
+            return
+        self._room.clear()
+        self.metrics.paced.inc()
+        t0 = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room.wait(), max_wait)
+        self.metrics.paced_seconds.inc(time.monotonic() - t0)
 
     def repeat(self, digest: str) -> bool:
         """Whether the body with this digest repeats one stored here; if so it is

@@ -109,6 +109,17 @@ class Metrics:
             "max_queued_runs: past it the webhook answers 503.",
             registry=r,
         )
+        self.paced = Counter(
+            "alertreflex_intake_paced",
+            "New notifications the webhook held while runs waited for a free slot "
+            "(settings.intake_pacing).",
+            registry=r,
+        )
+        self.paced_seconds = Counter(
+            "alertreflex_intake_paced_seconds",
+            "Time new notifications were held by intake pacing, summed.",
+            registry=r,
+        )
         self.ack_latency = Histogram(
             "alertreflex_webhook_duration_seconds",
             "Time from receiving a webhook to answering it (accepted notifications).",

@@ -128,6 +128,7 @@ def make_handler(engine: Engine) -> Handler:
             queue_full.inc()
             limit = cfg.settings.max_queued_runs
             return _refused_for_room(full_log, f"{limit} runs accepted and not finished")
+        await engine.pace()  # while runs wait for slots: keep to their pace
         try:
             notification = NOTIFICATION_ADAPTER.validate_json(body)
         except ValidationError as exc:
