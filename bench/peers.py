@@ -20,8 +20,9 @@ Rows of a round:
 1. flood: every POST a new 1-alert episode. Naive receiver, then alertreflex (SQLite,
    10 reflexes, ``max_concurrent`` and ``max_concurrent_runs`` 64, the default queue
    of 10,000), then alertreflex with 10,000 reflexes, then (with ``--pg``)
-   alertreflex on PostgreSQL. acks/s counts 200s; RSS is the server and the processes
-   below it (the exec worker) at the end of the row; idle RSS is taken before load.
+   alertreflex on PostgreSQL. acks/s counts 200s; RSS (and PSS) is the server and
+   its exec helper, not the actions' processes, at the end of the row; idle before
+   load.
    Then the ceiling: the same script spawned alone, 64 at a time, no HTTP and no
    record (spawn_ceiling.py): what no receiver can exceed on this machine.
 2. repeats: the same 1-alert body, then the same 50-alert body, posted again and
@@ -50,7 +51,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import HOST, PgSchema, Server, free_port, write_config
-from overload import rss_mib
 from wrkload import WrkResult, have_wrk, new_episodes_script, run_wrk, static_body_script
 
 HERE = Path(__file__).resolve().parent
@@ -96,6 +96,34 @@ def post(url: str, body: bytes) -> int:
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return int(resp.status)
+
+
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of a receiver: its process and its exec helper, not the actions'
+    processes running at that moment. PSS counts a page shared by n processes as 1/n
+    (the helper shares the interpreter's pages with the server), RSS whole in each."""
+    keep = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else ():
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"alertreflex.actions.exec_worker" in cmdline:
+            keep.append(int(child))
+    rss = pss = 0.0
+    for p in keep:
+        try:
+            rollup = Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        for line in rollup:
+            name, _, value = line.partition(":")
+            if name == "Rss":
+                rss += int(value.split()[0]) / 1024
+            elif name == "Pss":
+                pss += int(value.split()[0]) / 1024
+    return rss, pss
 
 
 def lines(path: Path) -> int:
@@ -144,6 +172,8 @@ class Flood:
     acks: WrkResult
     rss_mib: float
     idle_mib: float
+    pss_mib: float
+    idle_pss_mib: float
 
 
 @dataclass
@@ -207,17 +237,17 @@ class Bench:
             server = self.alertreflex(d, script, **kw).start()  # type: ignore[arg-type]
         try:
             await asyncio.sleep(1.0)  # the start-up's own work settles
-            idle = rss_mib(server.pid)
+            idle, idle_pss = memory_mib(server.pid)
             wrk = new_episodes_script(d / "flood.lua", salt=tag)
             before = lines(out)
             result = await run_wrk(f"{server.url}/webhook", wrk, seconds=self.seconds)
             done = lines(out) - before
-            rss = rss_mib(server.pid)
+            rss, pss = memory_mib(server.pid)
         finally:
             server.stop()
             if schema is not None:
                 await asyncio.to_thread(schema.drop)
-        return Flood(done / result.seconds, result, rss, idle)
+        return Flood(done / result.seconds, result, rss, idle, pss, idle_pss)
 
     async def ceiling(self) -> float:
         """Actions/s of the flood's script spawned alone (spawn_ceiling.py)."""
@@ -225,7 +255,11 @@ class Bench:
         out = d / "actions.txt"
         script = self._script(d, ACTION_SH, out)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(HERE / "spawn_ceiling.py"), str(self.seconds), str(script)
+            sys.executable,
+            str(HERE / "spawn_ceiling.py"),
+            str(self.seconds),
+            str(script),
+            stdout=asyncio.subprocess.DEVNULL,  # its count: the lines are counted here
         )
         t0 = time.monotonic()
         await proc.wait()
@@ -310,11 +344,15 @@ def ratio(a: float, b: float) -> str:
 
 def report(n: int, r: Round, seconds: int) -> None:
     print(f"\nround {n}")
-    print("  flood (new 1-alert episodes)   actions/s    acks/s   p99 ms   RSS MiB  idle MiB")
+    print(
+        "  flood (new 1-alert episodes)   actions/s    acks/s   p99 ms   RSS MiB  idle MiB"
+        "  PSS MiB  idle PSS"
+    )
     for label, f in r.flood.items():
         print(
             f"    {label:<28} {f.actions_per_s:>9,.0f} {f.acks.rate:>9,.0f} "
-            f"{f.acks.p99_ms:>8.1f} {f.rss_mib:>9.0f} {f.idle_mib:>9.0f}"
+            f"{f.acks.p99_ms:>8.1f} {f.rss_mib:>9.0f} {f.idle_mib:>9.0f} {f.pss_mib:>8.0f} "
+            f"{f.idle_pss_mib:>9.0f}"
         )
     print(f"    {'the script alone (ceiling)':<28} {r.ceiling:>9,.0f}")
     print("  repeats                        posts/s   alerts/s  p99 ms")
@@ -351,7 +389,7 @@ def report(n: int, r: Round, seconds: int) -> None:
     )
     print(
         f"    RSS at the end of the flood: {ar.rss_mib:.0f} MiB (aim <= 80); idle "
-        f"{ar.idle_mib:.0f} MiB (aim <= 60)"
+        f"{ar.idle_mib:.0f} MiB (aim <= 60); PSS {ar.pss_mib:.0f} / {ar.idle_pss_mib:.0f} MiB"
     )
     ms = r.start_ms["alertreflex"]
     p50 = statistics.median(ms) if ms else float("nan")
