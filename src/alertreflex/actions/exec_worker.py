@@ -32,6 +32,7 @@ import time
 
 from alertreflex.actions._output import CappedBuffer
 from alertreflex.actions.exec_frames import CANCELLED, frame, next_frame
+from alertreflex.process_groups import kill_group
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not loaded at run time: it would only cost memory here
@@ -55,13 +56,6 @@ _use_pidfd = hasattr(os, "pidfd_open")
 
 class BadRequest(ValueError):
     pass
-
-
-def kill_group(pgid: int) -> None:
-    # ESRCH: the group is already empty. EPERM: on some systems a group made only of
-    # zombies cannot be signalled. Neither leaves anything for us to do.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 # -- spawning

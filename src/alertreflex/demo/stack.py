@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
+from alertreflex.process_groups import kill_group
+
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0
@@ -304,13 +306,11 @@ class Stack:
             try:
                 popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(popen.pid, signal.SIGKILL)
+                kill_group(popen.pid)
                 popen.wait()
             # Whatever it left behind in its process group (it led a new session). Only
             # right after reaping it ourselves: a PID that died long ago may be reused.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(popen.pid, signal.SIGKILL)
+            kill_group(popen.pid)
         if proc in self.procs:
             self.procs.remove(proc)
         for attr in ("alertmanager", "prometheus", "demo_service"):

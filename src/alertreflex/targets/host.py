@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 
+from alertreflex.process_groups import kill_group
 from alertreflex.targets.base import Completion, Program, ProgramNotFound, Sink, Target, TargetError
 
 
@@ -54,11 +53,9 @@ class HostTarget(Target):
                 await asyncio.gather(pump(proc.stdout, stdout), pump(proc.stderr, stderr))
                 return Completion(await proc.wait())
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid)
             await proc.wait()
             return Completion(proc.returncode, timed_out=True)
         except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            kill_group(proc.pid)
             raise

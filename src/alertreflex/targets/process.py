@@ -19,6 +19,8 @@ import contextlib
 import os
 import signal
 
+from alertreflex.process_groups import kill_group
+
 EXEC_MARK_VAR = "ALERTREFLEX_EXEC_ID"
 
 
@@ -55,19 +57,18 @@ class ExecProcess:
 
     def kill(self) -> None:
         """SIGKILL to the program and, when it leads its group, everything in it."""
+        if self._leads_group:
+            kill_group(self.pid)
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            if self._leads_group:
-                os.killpg(self.pid, signal.SIGKILL)
-            else:
-                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
 
     def kill_leftovers(self) -> None:
         """After the program exited: kill what it left running in its group. While any
         member lives the kernel keeps the group id reserved, so this cannot reach an
         unrelated process; when none does, it fails with ESRCH."""
         if self._leads_group:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
+            kill_group(self.pid)
 
     def close(self) -> None:
         os.close(self._pidfd)
