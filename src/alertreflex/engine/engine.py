@@ -130,7 +130,7 @@ class Engine:
             runner,
             max_running=config.settings.max_concurrent_runs,
             reflex_limit=self._reflex_limit,
-            on_change=self._update_gauges,
+            on_change=self._pool_changed,
         )
         self.metrics.reflexes.set(len(config.reflexes))
         self.metrics.queue_limit.set(config.settings.max_queued_runs)
@@ -148,7 +148,8 @@ class Engine:
     def _saturated(self) -> bool:
         return self.dispatcher.ready >= self._config.settings.max_concurrent_runs
 
-    def _update_gauges(self) -> None:
+    def _pool_changed(self) -> None:
+        """A run was queued, started or ended: wake held notifications, update gauges."""
         if not self._saturated():
             self._room.set()
         self.metrics.queued.set(self.dispatcher.waiting)
