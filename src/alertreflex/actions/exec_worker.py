@@ -46,6 +46,7 @@ _EXIT_GRACE = 2.0  # seconds to reap killed children and send the last answers a
 # What subprocess.Popen's restore_signals gives back to children: Python ignores them.
 _RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 _NOT_FOUND = (errno.ENOENT, errno.ENOTDIR)
+_INF = float("inf")
 _READ_EVENT = selectors.EVENT_READ
 _WRITE_EVENT = selectors.EVENT_WRITE
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
@@ -623,9 +624,6 @@ def _spec(
             raise BadRequest(f"{name} must be a finite number of seconds")
         times.append(float(value))
     return argv, env, cwd, limit, times[0], times[1], times[2]
-
-
-_INF = float("inf")
 
 
 def _no_inherited_fds() -> bool:
