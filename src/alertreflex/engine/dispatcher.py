@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from alertreflex.core.models import Trigger
+from alertreflex.core.models import RunState, Trigger
 from alertreflex.store.base import NewRun, RunRecord
 
 
@@ -41,6 +41,7 @@ class QueuedRun:
     steps: list[dict[str, Any]] = field(default_factory=list)  # from an interrupted attempt
     attempts: int = 0  # earlier attempts: a resumed run is not subject to its cooldown
     checked: bool = False  # approved or re-run by an operator: no policy is asked again
+    claimed: bool = False  # stored running (Engine.ingest): its policies were decided there
 
     @classmethod
     def of(cls, run: NewRun | RunRecord, accepted_at: float) -> QueuedRun:
@@ -49,6 +50,7 @@ class QueuedRun:
             steps, attempts, checked = run.steps, run.attempts, run.checked
         else:
             steps, attempts, checked = [], 0, False
+        claimed = isinstance(run, NewRun) and run.state is RunState.RUNNING
         return cls(
             id=run.id,
             reflex=run.reflex,
@@ -62,6 +64,7 @@ class QueuedRun:
             steps=steps,
             attempts=attempts,
             checked=checked,
+            claimed=claimed,
         )
 
 
@@ -87,6 +90,7 @@ class Dispatcher:
         self._active: dict[str, tuple[QueuedRun, asyncio.Task[None]]] = {}
         self._seq = itertools.count()
         self._waiting = 0
+        self._reserved = 0  # slots held for runs being claimed as they are stored
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._accepting = True
@@ -120,6 +124,36 @@ class Dispatcher:
         ids.extend(self._active)
         return ids
 
+    def reserve(self, reflex: str) -> bool:
+        """Hold a slot for a run of ``reflex`` that is to start as soon as it is
+        stored (``start_claimed``), when one is free now and no run waits for one;
+        False when the run must queue. Every reservation ends in ``start_claimed``
+        or ``release``."""
+        if (
+            not self._accepting
+            or self._ready
+            or len(self._tasks) + self._reserved >= self.max_running
+            or self._running[reflex] >= self._reflex_limit(reflex)
+        ):
+            return False
+        self._reserved += 1
+        self._running[reflex] += 1
+        return True
+
+    def release(self, reflex: str) -> None:
+        """Give back a slot ``reserve`` held: the run was not claimed after all."""
+        self._reserved -= 1
+        self._running[reflex] -= 1
+        self._wake.set()
+
+    def start_claimed(self, run: QueuedRun) -> None:
+        """Start a run stored as claimed, in the slot ``reserve`` held for it."""
+        self._reserved -= 1
+        self._running[run.reflex] -= 1  # _start counts it again
+        self._waiting += 1  # and _start counts it out
+        self._start(run)
+        self._on_change()
+
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="dispatcher")
 
@@ -150,7 +184,7 @@ class Dispatcher:
         while self._delayed and self._delayed[0][0] <= now:
             self._line_up(self._ready, heapq.heappop(self._delayed)[2])
         started = False
-        while self._ready and len(self._tasks) < self.max_running:
+        while self._ready and len(self._tasks) + self._reserved < self.max_running:
             item = heapq.heappop(self._ready)
             run = item[2]
             if self._running[run.reflex] >= self._reflex_limit(run.reflex):

@@ -22,7 +22,7 @@ from alertreflex.engine.intake import Intake, Outcome, account
 from alertreflex.engine.metrics import Metrics
 from alertreflex.engine.plan import plan_ingest, plan_restore
 from alertreflex.engine.repeats import Repeats
-from alertreflex.engine.runner import Runner
+from alertreflex.engine.runner import Admission, Runner, firing_refusal
 from alertreflex.engine.storehealth import StoreHealth
 from alertreflex.store.base import (
     AuditEntry,
@@ -346,8 +346,10 @@ class Engine:
         room = cfg.settings.max_queued_runs - self.unfinished - self._reserved
         batch = plan_ingest(notification, body, cfg, now=now, capacity=0, new_id=new_id)
         batch.digest = digest
+        admitted: list[tuple[NewRun, Admission]] = []
         if batch.runs:
             self._intake.decide(batch.runs, cfg, now)
+            admitted = self._start_at_once(batch.runs, cfg, now)
         # At most every planned run that is not skipped may be new: that much room is
         # held for this write until its runs are queued, so that writes in one batch
         # share the room.
@@ -356,17 +358,28 @@ class Engine:
         self._reserved += reserved
         try:
             result = await self.store.ingest(batch)
-        except QueueFullError:
-            raise  # refused before any write: says nothing about the store
-        except StoreError as exc:
-            self.store_health.failed("storing a notification", exc)
+        except BaseException as exc:
+            for run, admission in admitted:
+                self._runner.withdraw(admission)
+                self.dispatcher.release(run.reflex)
+            if isinstance(exc, StoreError) and not isinstance(exc, QueueFullError):
+                self.store_health.failed("storing a notification", exc)
+            # A full queue was refused before any write: it says nothing about the store.
             raise
         finally:
             self._reserved -= reserved
+        for run, admission in admitted:
+            if run.state is not RunState.RUNNING:
+                # Not claimed after all: a flap, an episode stored before, or a store
+                # that queues every run.
+                self._runner.withdraw(admission)
+                self.dispatcher.release(run.reflex)
         if self.store_health.failing_since is not None:
             self.store_health.succeeded()
         for run in result.created:
-            if run.state is RunState.QUEUED:
+            if run.state is RunState.RUNNING:
+                self.dispatcher.start_claimed(QueuedRun.of(run, accepted_at=now))
+            elif run.state is RunState.QUEUED:
                 self.dispatcher.submit(QueuedRun.of(run, accepted_at=now))
             else:  # skipped at intake; the webhook's log line says why
                 self.metrics.runs.labels(run.reflex, str(run.trigger), "skipped").inc()
@@ -401,6 +414,32 @@ class Engine:
                     }
                 )
         return account(batch, result, cfg, now, self._store_where)
+
+    def _start_at_once(
+        self, runs: list[NewRun], cfg: Config, now: float
+    ) -> list[tuple[NewRun, Admission]]:
+        """The new firing runs that can start as soon as they are stored: a worker is
+        free and nothing waits for one, their policies let them start now (asked
+        again for each, as earlier ones count), and no delay or approval stands in
+        between. The store claims them in the transaction that stores them, which
+        saves a commit on the way from the alert to its action. Not on a shared
+        store, whose claims decide cooldowns and storm guards across replicas."""
+        if self.store.shared:
+            return []
+        admitted = []
+        for run in runs:
+            if run.skip or run.trigger is not Trigger.FIRING or run.not_before > now:
+                continue
+            reflex = cfg.reflexes[run.reflex]
+            if reflex.approval_required or firing_refusal(
+                reflex, cfg.settings, now, self._last_firing_start, self._runner.storms
+            ):
+                continue  # queued: the runner decides when it starts
+            if not self.dispatcher.reserve(run.reflex):
+                continue
+            run.start = True
+            admitted.append((run, self._runner.admit(reflex, cfg.settings, now, first=True)))
+        return admitted
 
     def _cancel_resolved(self, notification: NotificationIn) -> None:
         """cancel_on_resolve: stop firing runs whose alert just resolved."""

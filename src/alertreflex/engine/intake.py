@@ -13,7 +13,8 @@ write, so that the webhook's answer says what happened to each run rather than
   the last firing start known here, or refused by a storm guard as it stands.
 
 A firing run of a reflex with ``approval: required`` will wait for an approval; a
-run with a delay is *scheduled*, and all of it is decided when it is due. Queued
+run with a delay is *scheduled*, and all of it is decided when it is due. A firing
+run with a worker free is claimed as it is stored (Engine.ingest). Queued
 runs are checked again when they start: the state may change in between (a pause;
 other runs of the same reflex starting first, which sets its cooldown), and on a
 shared store the store decides cooldowns and storm guards in the transaction that

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,7 @@ from alertreflex.store.base import (
     GLOBAL,
     Artifact,
     Claim,
+    Control,
     Gate,
     GateRow,
     Guard,
@@ -138,6 +140,18 @@ def dry_steps(
     return out
 
 
+@dataclass
+class Admission:
+    """A firing start counted in memory (the reflex's cooldown, the storm windows)
+    before the write that claims the run, so that runs starting meanwhile see it;
+    taken back (``Runner.withdraw``) if the claim does not happen after all."""
+
+    reflex: str
+    at: float
+    before: float | None  # the reflex's last firing start until then
+    windows: list[tuple[str, Any]]  # what StormGuards.record counted
+
+
 def _uncancel() -> None:
     """Carry on after a cancellation that was handled (a run cancelled on resolve)."""
     task = asyncio.current_task()
@@ -169,6 +183,23 @@ class Runner:
         self._actions = actions
         self._metrics = metrics
         self._last_firing_start = last_firing_start
+
+    def admit(self, reflex: Reflex, settings: Settings, now: float, *, first: bool) -> Admission:
+        """Count a firing start of ``reflex`` now (in the storm windows only for a
+        first attempt: a resumed run was counted when it began)."""
+        windows = self.storms.record(reflex, settings, now) if first else []
+        admitted = Admission(reflex.name, now, self._last_firing_start.get(reflex.name), windows)
+        self._last_firing_start[reflex.name] = now
+        return admitted
+
+    def withdraw(self, admitted: Admission) -> None:
+        """Take back a start counted by ``admit`` that did not happen."""
+        if self._last_firing_start.get(admitted.reflex) == admitted.at:
+            if admitted.before is None:
+                del self._last_firing_start[admitted.reflex]
+            else:
+                self._last_firing_start[admitted.reflex] = admitted.before
+        self.storms.unrecord(admitted.windows)
 
     def cancel(self, run: QueuedRun, task: asyncio.Task[None], reason: str) -> None:
         """Stop a running run for good (cancel_on_resolve); its processes are killed."""
@@ -222,6 +253,60 @@ class Runner:
             return
         redactor = Redactor(cfg.secrets)
         ctx_vars = template_context(run, reflex, cfg.secrets)
+        steps = list(run.steps)
+        if run.claimed:
+            # Claimed in the write that stored it (Engine.ingest): its policies were
+            # decided and its start counted there.
+            attempt = 1
+            steps_def, held = reflex.steps(run.trigger), None
+        else:
+            started, steps_def, held = await self._start(
+                run, reflex, cfg, steps, ctx_vars, redactor
+            )
+            if started is None:
+                return
+            attempt = started
+        if run.not_before <= run.accepted_at:
+            self._metrics.action_start_latency.observe(max(0.0, time.time() - run.accepted_at))
+        t0 = time.monotonic()
+        state, reason = await self._steps(
+            run, reflex, steps_def, steps, attempt, ctx_vars, redactor, cfg.settings, cfg.containers
+        )
+        if held is not None:
+            reason = "; ".join(filter(None, [f"{controls.why(held)}: only restores ran", reason]))
+        ended = time.time()
+        await self._health.retry(
+            f"ending run {run.id}", lambda: self._store.finish(run.id, state, reason, ended, steps)
+        )
+        if reflex.max_failures and state in (RunState.FAILED, RunState.TIMED_OUT):
+            try:
+                await self._breaker(reflex, reflex.max_failures)
+            except StoreError as exc:  # the run has ended; its next failure checks again
+                log.warning("breaker_not_checked", reflex=reflex.name, error=str(exc))
+        self._metrics.run_duration.labels(reflex.name).observe(time.monotonic() - t0)
+        self._metrics.runs.labels(reflex.name, str(run.trigger), str(state)).inc()
+        log.info(
+            "run_finished",
+            run_id=run.id,
+            reflex=reflex.name,
+            trigger=str(run.trigger),
+            state=str(state),
+            reason=reason,
+            attempt=attempt,
+        )
+
+    async def _start(
+        self,
+        run: QueuedRun,
+        reflex: Reflex,
+        cfg: Config,
+        steps: list[dict[str, Any]],
+        ctx_vars: dict[str, Any],
+        redactor: Redactor,
+    ) -> tuple[int | None, tuple[Step, ...], Control | None]:
+        """Check the policies of a run about to start and claim it: (its attempt, the
+        steps it runs, the hold it runs under), attempt None when it does not start
+        (skipped, parked for approval, or finished since it was queued)."""
         steps_def = reflex.steps(run.trigger)
         now = time.time()
         # A pause or disable stops every run but restores: what an earlier run changed
@@ -230,7 +315,7 @@ class Runner:
         if held is not None:
             if run.trigger is Trigger.FIRING or not reflex.undo_steps:
                 await self._skip(run, controls.why(held), controls.category(held))
-                return
+                return None, steps_def, held
             steps_def = reflex.undo_steps
         if reflex.dry_run:
             await self._skip(
@@ -239,7 +324,7 @@ class Runner:
                 "dry_run",
                 dry_steps(self._actions, steps_def, ctx_vars, redactor),
             )
-            return
+            return None, steps_def, held
         if (
             reflex.cancel_on_resolve
             and run.trigger is Trigger.FIRING
@@ -251,7 +336,7 @@ class Runner:
                 "cancel_on_resolve: the alert resolved before the run started",
                 "cancel_on_resolve",
             )
-            return
+            return None, steps_def, held
         # Policies that decide whether an episode's firing steps start at all; a resumed
         # run (attempts > 0) already passed them, and an operator's approval or re-run
         # overrides them.
@@ -262,15 +347,15 @@ class Runner:
             if refused is not None:
                 category, why = refused
                 await self._skip(run, why, category)
-                return
+                return None, steps_def, held
             if reflex.delay > 0:
                 gone = await self._gone_after_delay(run, reflex, cfg.settings.alertmanager_url)
                 if gone is not None:
                     await self._skip(run, gone, "delay")
-                    return
+                    return None, steps_def, held
             if reflex.approval_required:
                 await self._await_approval(run, reflex, steps_def, ctx_vars, redactor, now)
-                return
+                return None, steps_def, held
         elif (
             run.trigger is Trigger.RESOLVED
             and (reflex.delay > 0 or reflex.approval_required)
@@ -300,8 +385,8 @@ class Runner:
                     f"its firing run did not act ({fired or 'none'}): nothing to finish",
                     "delay",
                 )
-                return
-        steps = list(run.steps)
+                return None, steps_def, held
+        admitted: Admission | None = None
         gate = self._gate(reflex, cfg.settings, enforce=not run.checked)
         if (
             self._store.shared
@@ -320,14 +405,20 @@ class Runner:
                 await self._skip(
                     run, self._refusal(claim, reflex, cfg.settings, now), claim.refused
                 )
-                return
+                return None, steps_def, held
             attempt = claim.attempt
         else:
+            # Counted before the claim's await: a run of this reflex (or of any, for
+            # the global storm guard) starting meanwhile must see this one.
+            if run.trigger is Trigger.FIRING and not self._store.shared:
+                admitted = self.admit(reflex, cfg.settings, now, first=run.attempts == 0)
             attempt = await self._health.retry(
                 f"claiming run {run.id}", lambda: self._store.claim(run.id, now, steps)
             )
         if attempt is None:
-            return  # finished or skipped as a flap since it was queued
+            if admitted is not None:
+                self.withdraw(admitted)
+            return None, steps_def, held  # finished or skipped as a flap since it was queued
         if run.trigger is Trigger.RESOLVED and reflex.undo_steps:
             await self._health.retry(
                 f"skipping the restore runs that run {run.id} replaces",
@@ -335,38 +426,7 @@ class Runner:
                     reflex.name, run.fingerprint, f"the alert resolved: run {run.id} restores", now
                 ),
             )
-        if run.trigger is Trigger.FIRING and not self._store.shared:
-            self._last_firing_start[reflex.name] = now
-            if run.attempts == 0:
-                self.storms.record(reflex, cfg.settings, now)
-        if run.not_before <= run.accepted_at:
-            self._metrics.action_start_latency.observe(max(0.0, time.time() - run.accepted_at))
-        t0 = time.monotonic()
-        state, reason = await self._steps(
-            run, reflex, steps_def, steps, attempt, ctx_vars, redactor, cfg.settings, cfg.containers
-        )
-        if held is not None:
-            reason = "; ".join(filter(None, [f"{controls.why(held)}: only restores ran", reason]))
-        ended = time.time()
-        await self._health.retry(
-            f"ending run {run.id}", lambda: self._store.finish(run.id, state, reason, ended, steps)
-        )
-        if reflex.max_failures and state in (RunState.FAILED, RunState.TIMED_OUT):
-            try:
-                await self._breaker(reflex, reflex.max_failures)
-            except StoreError as exc:  # the run has ended; its next failure checks again
-                log.warning("breaker_not_checked", reflex=reflex.name, error=str(exc))
-        self._metrics.run_duration.labels(reflex.name).observe(time.monotonic() - t0)
-        self._metrics.runs.labels(reflex.name, str(run.trigger), str(state)).inc()
-        log.info(
-            "run_finished",
-            run_id=run.id,
-            reflex=reflex.name,
-            trigger=str(run.trigger),
-            state=str(state),
-            reason=reason,
-            attempt=attempt,
-        )
+        return attempt, steps_def, held
 
     @staticmethod
     def _gate(reflex: Reflex, settings: Settings, *, enforce: bool) -> Gate:

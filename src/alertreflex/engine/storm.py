@@ -58,13 +58,16 @@ class StormGuards:
             f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC"
         )
 
-    def record(self, reflex: Reflex, settings: Settings, now: float) -> None:
-        """A firing run of ``reflex`` started."""
+    def record(self, reflex: Reflex, settings: Settings, now: float) -> list[tuple[str, _Window]]:
+        """A firing run of ``reflex`` started: the windows it counted in, for
+        ``unrecord`` if the start does not happen after all."""
+        counted = []
         for scope, guard in ((reflex.name, reflex.storm_guard), (ALL, settings.storm_guard)):
             if guard is None:
                 continue
             window = self._current(scope, guard, now)
             window.runs += 1
+            counted.append((scope, window))
             if window.runs == guard.max_runs:
                 self._metrics.storm.labels(scope).set(1)
                 log.warning(
@@ -73,6 +76,13 @@ class StormGuards:
                     max_runs=guard.max_runs,
                     window=format_duration(guard.window),
                 )
+        return counted
+
+    def unrecord(self, counted: list[tuple[str, _Window]]) -> None:
+        """Take back what ``record`` counted, in windows that are still open."""
+        for scope, window in counted:
+            if self._windows.get(scope) is window and window.runs > 0:
+                window.runs -= 1
 
     def tripped(
         self, reflexes: dict[str, Reflex], settings: Settings, now: float

@@ -58,6 +58,10 @@ class NewRun:
     skip: str = ""
     skip_reason: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
+    # The engine holds a worker slot for this run and has decided its policies: a
+    # store that can claims it in the same transaction (state running, attempt 1)
+    # if it is still queued after the flap check. One that does not leaves it queued.
+    start: bool = False
 
     def initial(self) -> None:
         """Set ``state`` and ``reason`` as the engine decided, before the store looks."""

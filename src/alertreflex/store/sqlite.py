@@ -225,6 +225,14 @@ def _op_ingest(conn: sqlite3.Connection, b: Ingest) -> IngestResult:
     for r in result.created:
         if r.steps:  # a dry run skipped at intake: what it would have done
             conn.execute("UPDATE runs SET steps = ? WHERE id = ?", (orjson.dumps(r.steps), r.id))
+        elif r.start and r.state is RunState.QUEUED:
+            # Claimed here rather than in a write of its own: one commit less
+            # between the alert and its action.
+            conn.execute(
+                "UPDATE runs SET state = 'running', attempts = 1, started_at = ? WHERE id = ?",
+                (b.received_at, r.id),
+            )
+            r.state = RunState.RUNNING
     if b.runs and not result.created:
         r = b.runs[0]
         row = conn.execute(
