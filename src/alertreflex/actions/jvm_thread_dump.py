@@ -39,7 +39,6 @@ from alertreflex.actions.http import HttpAction, HttpParams
 from alertreflex.config.containers import default_access
 from alertreflex.core.types import Duration
 from alertreflex.targets.base import Program, ProgramNotFound, Target, TargetError
-from alertreflex.targets.container import open_container
 from alertreflex.targets.engines import SHARED
 from alertreflex.targets.host import HostTarget
 from alertreflex.targets.params import CONTAINER_DESCRIPTION, ContainerRef
@@ -167,6 +166,10 @@ class JvmThreadDumpAction(Action[JvmThreadDumpParams]):
         details: dict[str, Any] = {}
         if target is None:
             if params.container is not None:
+                # Imported here, as in exec: the engine client's libraries load
+                # only for a server that reaches into containers.
+                from alertreflex.targets.container import open_container
+
                 try:
                     access = ctx.containers or default_access()
                     where = await open_container(access, params.container, ctx.team)

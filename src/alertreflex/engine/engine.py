@@ -413,6 +413,11 @@ class Engine:
                         if a.status != "firing"
                     }
                 )
+        if admitted:
+            # Let the runs just started reach their first action before this
+            # notification's answer is built, logged and sent: the alert waited long
+            # enough, Alertmanager's request can wait the few hundred microseconds.
+            await asyncio.sleep(0)
         return account(batch, result, cfg, now, self._store_where)
 
     def _start_at_once(

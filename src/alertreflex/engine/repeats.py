@@ -34,7 +34,7 @@ def body_digest(body: bytes) -> str:
 @dataclass(slots=True)
 class Stored:
     notification_id: str
-    fingerprints: frozenset[str]
+    fingerprints: tuple[str, ...]  # a tuple: a frozenset of one takes four times the memory
     firing: int  # alerts of each status, for the counters a repeat bumps too
     resolved: int
     repeats: int = 0  # since the last flush
@@ -46,7 +46,9 @@ class Repeats:
         self._size = size
         self._stored: OrderedDict[str, Stored] = OrderedDict()
         self._pending: dict[str, Stored] = {}  # by digest: counts not yet written
-        self._by_fingerprint: dict[str, set[str]] = {}  # the digests of each alert
+        # The digests of each alert: most alerts are in one body, whose digest stands
+        # alone (a set of one costs ~200 bytes, 4,096 of them most of this memory).
+        self._by_fingerprint: dict[str, str | set[str]] = {}
 
     def __len__(self) -> int:
         return len(self._stored)
@@ -61,16 +63,24 @@ class Repeats:
     ) -> None:
         """A body just stored durably: its repeats may skip the store."""
         self._drop(digest)
-        self._stored[digest] = Stored(notification_id, fingerprints, firing, resolved)
+        self._stored[digest] = Stored(notification_id, tuple(fingerprints), firing, resolved)
+        by_fingerprint = self._by_fingerprint
         for fingerprint in fingerprints:
-            self._by_fingerprint.setdefault(fingerprint, set()).add(digest)
+            known = by_fingerprint.get(fingerprint)
+            if known is None:
+                by_fingerprint[fingerprint] = digest
+            elif isinstance(known, set):
+                known.add(digest)
+            elif known != digest:
+                by_fingerprint[fingerprint] = {known, digest}
         if len(self._stored) > self._size:
             self._drop(next(iter(self._stored)))
 
     def changed(self, fingerprints: frozenset[str]) -> None:
         """These alerts' episodes changed: bodies holding them are no longer repeats."""
         for fingerprint in fingerprints:
-            for digest in list(self._by_fingerprint.get(fingerprint, ())):
+            known = self._by_fingerprint.get(fingerprint)
+            for digest in [known] if isinstance(known, str) else list(known or ()):
                 self._drop(digest)
 
     def _drop(self, digest: str) -> None:
@@ -78,11 +88,13 @@ class Repeats:
         if stored is None:
             return
         for fingerprint in stored.fingerprints:
-            digests = self._by_fingerprint.get(fingerprint)
-            if digests is not None:
-                digests.discard(digest)
-                if not digests:
-                    del self._by_fingerprint[fingerprint]
+            known = self._by_fingerprint.get(fingerprint)
+            if known == digest:
+                del self._by_fingerprint[fingerprint]
+            elif isinstance(known, set):
+                known.discard(digest)
+                if len(known) == 1:
+                    self._by_fingerprint[fingerprint] = known.pop()
 
     def repeat(self, digest: str, now: float) -> Stored | None:
         """The stored notification this body repeats, counted; None if unknown."""

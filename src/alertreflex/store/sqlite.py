@@ -83,6 +83,10 @@ def _connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
         # FULL: a commit is on disk before the webhook answers 200, power loss included.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA temp_store = MEMORY")
+        # 512 KiB rather than 2 MiB: the writer's statements touch a few dozen pages
+        # (the tails of tables and indexes), and the kernel's page cache holds the rest;
+        # measured: the flood's RSS 2 MiB lower, actions/s unchanged (bench/peers.py).
+        conn.execute("PRAGMA cache_size = -512")
         conn.executescript(_TEMP_TABLES)
     return conn
 

@@ -11,9 +11,12 @@ URL nor the TLS files' contents keeps the client and its connections.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from alertreflex.config.containers import ContainerAccess
-from alertreflex.targets.engine import EngineClient, resolve_endpoint
+
+if TYPE_CHECKING:
+    from alertreflex.targets.engine import EngineClient
 
 
 class EnginePool:
@@ -23,6 +26,10 @@ class EnginePool:
 
     def client(self, access: ContainerAccess) -> EngineClient:
         """The client for ``access``'s engine; TargetError if it cannot be used."""
+        # Imported at first use: a server whose steps never reach a container need not
+        # hold the engine client's libraries (aiodocker: ~2 MiB).
+        from alertreflex.targets.engine import EngineClient, resolve_endpoint
+
         endpoint = resolve_endpoint(access)
         # aiohttp sessions belong to the loop they were made on.
         key = (asyncio.get_running_loop(), *endpoint.key)
