@@ -50,6 +50,37 @@ reflexes:
     assert b["started_at"] > b["created_at"] and b["attempts"] == 1
 
 
+def test_on_postgresql_only_runs_without_shared_policies_are_claimed_as_stored(
+    make_server: Any, shared_storage: str
+) -> None:
+    """On the shared store a reflex with neither cooldown nor storm guard has its run
+    claimed as it is stored; one with a cooldown is claimed when it starts, where
+    replicas decide cooldowns together (claim_gated), and its next run is skipped."""
+    srv = make_server(
+        """\
+reflexes:
+  - name: free
+    team: t
+    match: ['alertname = "Free"']
+    on_firing: [{exec: {command: ["true"]}}]
+  - name: cooled
+    team: t
+    match: ['alertname = "Cooled"']
+    cooldown: 1h
+    on_firing: [{exec: {command: ["true"]}}]
+""",
+        storage=shared_storage,
+    )
+    srv.post(notification(alert(_labels("Free")), alert(_labels("Cooled"))))
+    runs = {r["reflex"]: srv.run(r["id"]) for r in srv.wait_runs(2)}
+    assert runs["free"]["started_at"] == runs["free"]["created_at"]
+    assert runs["cooled"]["started_at"] > runs["cooled"]["created_at"]
+    assert all(r["attempts"] == 1 for r in runs.values())
+    srv.post(notification(alert({"alertname": "Cooled", "team": "t", "n": "2"})))
+    skipped = srv.wait_runs(1, states=("skipped",), reflex="cooled")
+    assert skipped[0]["reason"].startswith("cooldown:")
+
+
 def test_a_storm_guard_holds_within_one_notification(make_server: Any, tmp_path: Path) -> None:
     """Five alerts of five reflexes in one notification, a global storm guard of 2:
     two run, three are skipped by the guard, though each passed it on arrival."""

@@ -427,15 +427,18 @@ class Engine:
         free and nothing waits for one, their policies let them start now (asked
         again for each, as earlier ones count), and no delay or approval stands in
         between. The store claims them in the transaction that stores them, which
-        saves a commit on the way from the alert to its action. Not on a shared
-        store, whose claims decide cooldowns and storm guards across replicas."""
-        if self.store.shared:
-            return []
+        saves a commit on the way from the alert to its action. On a shared store
+        only runs of reflexes with no cooldown and no storm guard: replicas decide
+        those together when they claim a run (claim_gated)."""
+        shared = self.store.shared
+        gated = shared and cfg.settings.storm_guard is not None
         admitted = []
         for run in runs:
             if run.skip or run.trigger is not Trigger.FIRING or run.not_before > now:
                 continue
             reflex = cfg.reflexes[run.reflex]
+            if gated or (shared and (reflex.cooldown > 0 or reflex.storm_guard is not None)):
+                continue
             if reflex.approval_required or firing_refusal(
                 reflex, cfg.settings, now, self._last_firing_start, self._runner.storms
             ):

@@ -121,8 +121,10 @@ _UPSERT_EPISODES = (
     " WHERE episodes.status <> excluded.status RETURNING 1"
 )
 _INSERT_RUNS = (
-    f"INSERT INTO runs ({_NEW_RUN_COLUMNS}, owner, lease_until)"  # noqa: S608
-    " SELECT i, rf, tm, f, s, tr, st, rs, $9, nb, $10, c::json, fin, $14, $9::float8 + $15::float8"
+    f"INSERT INTO runs ({_NEW_RUN_COLUMNS}, owner, lease_until, attempts, started_at)"  # noqa: S608
+    " SELECT i, rf, tm, f, s, tr, st, rs, $9, nb, $10, c::json, fin, $14, $9::float8 + $15::float8,"
+    # A run the engine starts at once is stored claimed (NewRun.start).
+    " (st = 'running')::int, CASE WHEN st = 'running' THEN $9::float8 END"
     " FROM unnest($1::text[],"
     " $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
     " $11::float8[], $12::text[], $13::float8[]) AS t(i, rf, tm, f, s, tr, st, rs, nb, c, fin)"
@@ -220,7 +222,9 @@ def _run_args(r: NewRun, received_at: float, notification_id: str) -> tuple[Any,
         r.fingerprint,
         r.starts_at,
         str(r.trigger),
-        str(r.state),
+        # Claimed in this write when the engine starts it at once and it is still
+        # queued after the flap check (the caller marks it running once inserted).
+        "running" if r.start and r.state is RunState.QUEUED else str(r.state),
         _clean(r.reason),
         received_at,
         r.not_before,
@@ -228,6 +232,13 @@ def _run_args(r: NewRun, received_at: float, notification_id: str) -> tuple[Any,
         _json(r.context),
         received_at if r.state is RunState.SKIPPED else None,
     )
+
+
+def _claimed(created: list[NewRun]) -> None:
+    """Mark the runs that ``_run_args`` stored claimed as running."""
+    for r in created:
+        if r.start and r.state is RunState.QUEUED:
+            r.state = RunState.RUNNING
 
 
 async def _insert_audit(conn: Conn, e: AuditEntry) -> None:
@@ -506,6 +517,7 @@ class PostgresStore(Store):
         result = IngestResult(
             created=[r for r in b.runs if r.id in created], changed_alerts=row["changed"]
         )
+        _claimed(result.created)
         await self._existing(conn, b, result)
         return result
 
@@ -562,6 +574,7 @@ class PostgresStore(Store):
         queued = sum(1 for r in result.created if r.state is RunState.QUEUED)
         if queued > b.capacity:
             raise QueueFullError(f"{queued} new runs but room for {b.capacity}")
+        _claimed(result.created)
         for r in result.created:
             if r.steps:  # a dry run skipped at intake: what it would have done
                 await conn.execute(
