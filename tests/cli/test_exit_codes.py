@@ -122,6 +122,28 @@ CASES = [
         says="cannot read runs and controls of {closed}",
     ),
     case("test", "--labels", '{a="b"}', code=USAGE, says="required: --config"),
+    # replay
+    case(
+        "replay",
+        "--config",
+        EXAMPLE,
+        "--prometheus",
+        "{closed}",
+        code=FAILED,
+        says="cannot reach Prometheus at",
+    ),
+    case("replay", "--config", EXAMPLE, code=USAGE, says="required: --prometheus"),
+    case(
+        "replay",
+        "--config",
+        EXAMPLE,
+        "--prometheus",
+        "{closed}",
+        "--since",
+        "a week",
+        code=USAGE,
+        says="argument --since",
+    ),
     # test-reflexes
     case(
         "test-reflexes",

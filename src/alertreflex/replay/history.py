@@ -1,0 +1,198 @@
+"""Alert history as episodes: when each alert fired and when it resolved.
+
+From Prometheus, the ``ALERTS{alertstate="firing"}`` series over a range, read with
+range queries of ``timestamp(...)``: each point's value is the time of the sample it
+stands for, so an episode's bounds are those of its samples whatever the query's
+step, and the look-back that keeps a series visible for minutes after its last
+sample (blocks written without staleness markers) adds no time to it. Samples closer
+together than twice their usual spacing belong to one episode; a longer silence
+ends it. The labels are those Alertmanager receives: the series' own without
+``__name__`` and ``alertstate``, plus Prometheus's external labels when asked.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from alertreflex.core.fingerprint import fingerprint
+
+QUERY = 'timestamp(ALERTS{alertstate="firing"})'
+MAX_POINTS = 10_000  # per series and query; Prometheus refuses more than 11,000
+
+
+class HistoryError(Exception):
+    """The history cannot be read; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    labels: Mapping[str, str]
+    fingerprint: str
+    start: float  # first seen firing
+    end: float | None  # resolved (as Alertmanager would hear of it); None: still firing
+    begun_before: bool = False  # already firing when the range began: its firing ran before
+
+
+def episodes_from_samples(
+    samples: Mapping[tuple[tuple[str, str], ...], Iterable[float]],
+    *,
+    start: float,
+    end: float,
+    step: float,
+) -> list[Episode]:
+    """Cut each series' sample times into episodes (see the module)."""
+    spacing = _spacing(samples, step)
+    gap = 2 * spacing
+    out = []
+    for key, times in samples.items():
+        labels = dict(key)
+        fp = fingerprint(labels)
+        ordered = sorted(set(times))
+        first = prev = ordered[0]
+        for t in ordered[1:]:
+            if t - prev > gap:
+                out.append(Episode(labels, fp, first, prev + spacing, first <= start + gap))
+                first = t
+            prev = t
+        ongoing = prev >= end - gap
+        out.append(
+            Episode(labels, fp, first, None if ongoing else prev + spacing, first <= start + gap)
+        )
+    out.sort(key=lambda e: (e.start, e.fingerprint))
+    return out
+
+
+def _spacing(samples: Mapping[Any, Iterable[float]], step: float) -> float:
+    """The usual time between two samples of a series: the rule evaluation interval,
+    or the step when the query saw fewer samples than there were."""
+    smallest = math.inf
+    for times in samples.values():
+        ordered = sorted(set(times))
+        for a, b in itertools.pairwise(ordered):
+            if b - a > 0:
+                smallest = min(smallest, b - a)
+    return max(step, smallest) if smallest != math.inf else step
+
+
+class Prometheus:
+    """Reads ``ALERTS`` history from a Prometheus's HTTP API."""
+
+    def __init__(self, url: str, *, timeout: float = 60.0, client: httpx.Client | None = None):
+        self.url = url.rstrip("/")
+        self._client = client or httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _get(self, path: str, params: dict[str, Any]) -> Any:
+        where = f"{self.url}{path}"
+        try:
+            resp = self._client.get(where, params=params)
+        except httpx.HTTPError as exc:
+            raise HistoryError(f"cannot reach Prometheus at {self.url}: {exc}") from None
+        try:
+            doc = resp.json()
+        except ValueError:
+            raise HistoryError(
+                f"{where} answered {resp.status_code} with no Prometheus API response"
+                f" (is {self.url} a Prometheus?): {resp.text[:200]!r}"
+            ) from None
+        if resp.status_code != 200 or not isinstance(doc, dict) or doc.get("status") != "success":
+            error = doc.get("error", resp.text[:200]) if isinstance(doc, dict) else resp.text[:200]
+            raise HistoryError(f"Prometheus at {self.url} answered {resp.status_code}: {error}")
+        return doc.get("data")
+
+    def external_labels(self) -> dict[str, str]:
+        """The external labels of the Prometheus's configuration."""
+        import yaml  # only for this
+
+        data = self._get("/api/v1/status/config", {})
+        try:
+            config = yaml.safe_load(data["yaml"]) or {}
+        except (KeyError, TypeError, yaml.YAMLError) as exc:
+            raise HistoryError(f"cannot read the configuration of {self.url}: {exc}") from None
+        labels = (config.get("global") or {}).get("external_labels") or {}
+        return {str(k): str(v) for k, v in labels.items()}
+
+    def episodes(
+        self,
+        start: float,
+        end: float,
+        *,
+        step: float = 60.0,
+        external_labels: Mapping[str, str] | None = None,
+    ) -> list[Episode]:
+        """The episodes of every alert that fired between ``start`` and ``end``."""
+        if end <= start:
+            raise HistoryError("the range is empty: its end is not after its start")
+        samples: dict[tuple[tuple[str, str], ...], list[float]] = defaultdict(list)
+        chunk = step * MAX_POINTS
+        t = start
+        while t < end:
+            upto = min(end, t + chunk)
+            data = self._get(
+                "/api/v1/query_range", {"query": QUERY, "start": t, "end": upto, "step": step}
+            )
+            for series in _matrix(data, self.url):
+                labels = _alert_labels(series, self.url)
+                if external_labels:
+                    labels = {**external_labels, **labels}  # the alert's own win, as in Prometheus
+                key = tuple(sorted(labels.items()))
+                samples[key].extend(_sample_times(series, self.url))
+            t = upto + step
+        if not samples:
+            raise HistoryError(
+                f"no firing alerts in {self.url} between {_iso(start)} and {_iso(end)}"
+                f' (no ALERTS{{alertstate="firing"}} series): wrong range, or a Prometheus'
+                " that evaluates no alerting rules?"
+            )
+        return episodes_from_samples(samples, start=start, end=end, step=step)
+
+
+def _matrix(data: Any, url: str) -> list[dict[str, Any]]:
+    if not isinstance(data, dict) or data.get("resultType") != "matrix":
+        raise HistoryError(f"Prometheus at {url} answered a range query without a matrix")
+    result = data.get("result") or []
+    if not isinstance(result, list):
+        raise HistoryError(f"Prometheus at {url} answered a malformed matrix")
+    return result
+
+
+def _alert_labels(series: Mapping[str, Any], url: str) -> dict[str, str]:
+    metric = series.get("metric")
+    if not isinstance(metric, dict):
+        raise HistoryError(f"a series from {url} has no labels: {series!r:.200}")
+    labels = {str(k): str(v) for k, v in metric.items() if k not in ("__name__", "alertstate")}
+    if not labels.get("alertname"):
+        shown = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        raise HistoryError(
+            f"malformed ALERTS series in {url}: {{{shown}}} has no alertname label"
+            " (ALERTS written by something other than Prometheus's rule evaluation?)"
+        )
+    return labels
+
+
+def _sample_times(series: Mapping[str, Any], url: str) -> list[float]:
+    times = []
+    for point in series.get("values") or []:
+        try:
+            times.append(float(point[1]))
+        except (TypeError, ValueError, IndexError):
+            labels = series.get("metric")
+            raise HistoryError(
+                f"malformed point {point!r} in a series from {url}: {labels}"
+            ) from None
+    return times
+
+
+def _iso(t: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,169 @@
+"""What a replay found, per reflex: as a JSON-able summary, as text, as Markdown,
+and as the difference between two configs (``--before``/``--after``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from alertreflex.replay.simulate import AWAITING, FAILED, RAN, SKIPPED, Assumptions, SimRun
+
+NIGHT = (22, 6)  # local hours: a run that starts from 22:00 to 05:59 is "at night"
+SAMPLES = 3  # rendered runs shown per reflex
+SKIPS_SHOWN = 5  # skipped episodes listed per reflex
+
+Render = Callable[[SimRun], list[dict[str, Any]]]
+
+
+def iso(t: float, tz: tzinfo = UTC) -> str:
+    return datetime.fromtimestamp(t, tz).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def at_night(t: float, tz: tzinfo) -> bool:
+    hour = datetime.fromtimestamp(t, tz).hour
+    return hour >= NIGHT[0] or hour < NIGHT[1]
+
+
+def summarize(
+    runs: list[SimRun],
+    *,
+    start: float,
+    end: float,
+    episodes: int,
+    assumptions: Assumptions,
+    reflexes: Mapping[str, str],
+    tz: tzinfo = UTC,
+    render: Render | None = None,
+) -> dict[str, Any]:
+    """The replay as a document (``--json`` prints it). ``reflexes`` maps every
+    configured reflex to its team: those that would never have run are listed too."""
+    by_reflex: dict[str, list[SimRun]] = {name: [] for name in reflexes}
+    for r in runs:
+        by_reflex.setdefault(r.reflex, []).append(r)
+    out: dict[str, Any] = {
+        "from": iso(start, tz),
+        "to": iso(end, tz),
+        "episodes": episodes,
+        "assumptions": {
+            "run_time_seconds": assumptions.run_time,
+            "fail_rate": assumptions.fail_rate,
+            "seed": assumptions.seed,
+            "approvals_given": assumptions.approve,
+        },
+        "reflexes": {},
+    }
+    for name in sorted(by_reflex):
+        rs = by_reflex[name]
+        acted = [r for r in rs if r.state in (RAN, FAILED)]
+        states = Counter(r.state for r in rs)
+        skipped = Counter(r.category for r in rs if r.state == SKIPPED)
+        days = Counter(iso(r.started or r.due, tz)[:10] for r in acted)
+        doc: dict[str, Any] = {
+            "team": reflexes.get(name, rs[0].team if rs else ""),
+            "runs": len(rs),
+            "acted": len(acted),
+            "firing": sum(1 for r in acted if r.trigger.value == "firing"),
+            "resolved": sum(1 for r in acted if r.trigger.value == "resolved"),
+            "failed": states[FAILED],
+            "awaiting_approval": states[AWAITING],
+            "at_night": sum(1 for r in acted if at_night(r.started or r.due, tz)),
+            "skipped": dict(sorted(skipped.items())),
+            "per_day": dict(sorted(days.items())),
+            "first": iso(acted[0].started or acted[0].due, tz) if acted else None,
+            "last": iso(acted[-1].started or acted[-1].due, tz) if acted else None,
+            "skipped_episodes": [
+                {
+                    "alert": dict(r.episode.labels),
+                    "at": iso(r.due, tz),
+                    "trigger": r.trigger.value,
+                    "category": r.category,
+                    "reason": r.reason,
+                }
+                for r in rs
+                if r.state == SKIPPED
+            ][:SKIPS_SHOWN],
+        }
+        if render is not None:
+            doc["samples"] = [
+                {
+                    "at": iso(r.started or r.due, tz),
+                    "trigger": r.trigger.value,
+                    "alert": dict(r.episode.labels),
+                    "steps": render(r),
+                }
+                for r in acted[:SAMPLES]
+            ]
+        out["reflexes"][name] = doc
+    return out
+
+
+def text(doc: Mapping[str, Any]) -> str:
+    """The summary for people: per reflex, its counts, a timeline and samples."""
+    lines = [
+        f"replay {doc['from']} .. {doc['to']}: {doc['episodes']} episode(s), "
+        f"{_assumed(doc['assumptions'])}"
+    ]
+    for name, r in doc["reflexes"].items():
+        lines.append("")
+        lines.append(f"reflex {name} (team {r['team']}): {_counts(r)}")
+        if r["per_day"]:
+            width = max(r["per_day"].values())
+            for day, n in r["per_day"].items():
+                bar = "#" * max(1, round(40 * n / width))
+                lines.append(f"  {day}  {bar} {n}")
+        for s in r["skipped_episodes"]:
+            lines.append(
+                f"  skipped {s['trigger']} {_labels(s['alert'])} at {s['at']}: {s['reason']}"
+            )
+        for sample in r.get("samples", []):
+            lines.append(
+                f"  sample {sample['trigger']} run at {sample['at']}"
+                f" for {_labels(sample['alert'])}:"
+            )
+            for step in sample["steps"]:
+                shown = step.get("describe") or step.get("error") or step.get("params")
+                lines.append(f"    {step['name']}: {shown}")
+    return "\n".join(lines)
+
+
+def markdown(doc: Mapping[str, Any]) -> str:
+    """A table a CI job can post on a pull request."""
+    lines = [
+        f"**alertreflex replay** of {doc['episodes']} alert episode(s), "
+        f"{doc['from']} to {doc['to']} ({_assumed(doc['assumptions'])})",
+        "",
+        "| reflex | team | runs that act | at night | skipped |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for name, r in doc["reflexes"].items():
+        skipped = ", ".join(f"{k} {v}" for k, v in r["skipped"].items()) or "-"
+        lines.append(f"| `{name}` | {r['team']} | {r['acted']} | {r['at_night']} | {skipped} |")
+    return "\n".join(lines)
+
+
+def _assumed(a: Mapping[str, Any]) -> str:
+    parts = [f"each run lasting {a['run_time_seconds']:g}s"]
+    parts.append(f"{a['fail_rate']:.0%} failing" if a["fail_rate"] else "every run succeeding")
+    parts.append("approvals given" if a["approvals_given"] else "no approval given")
+    return ", ".join(parts)
+
+
+def _counts(r: Mapping[str, Any]) -> str:
+    if not r["runs"]:
+        return "no run (no episode matched it)"
+    out = [f"{r['acted']} run(s) would act"]
+    if r["acted"]:
+        out[-1] += f" ({r['firing']} firing, {r['resolved']} resolved; {r['at_night']} at night)"
+    if r["failed"]:
+        out.append(f"{r['failed']} of them failing")
+    if r["awaiting_approval"]:
+        out.append(f"{r['awaiting_approval']} waiting for an approval")
+    if r["skipped"]:
+        out.append("skipped: " + ", ".join(f"{k} {v}" for k, v in r["skipped"].items()))
+    return "; ".join(out)
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
