@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import free_port, run_cli
 from tests.replay.history import prometheus_with
+from tests.sync.conftest import Repo
 
 DAY = 86400.0
 H = 3600.0
@@ -208,3 +209,109 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "give --since, or both --from and --to" in done.stderr
     done = run_cli("replay", "--config", str(cfg), "--prometheus", "http://x", "--fail-rate", "2")
     assert done.returncode == 2 and "not a share between 0 and 1" in done.stderr
+
+
+OPERATOR = "settings: {max_concurrent_runs: 8}\n"
+DUMP = """\
+time_intervals:
+  - name: daytime
+    time_intervals: [{{times: [{{start_time: "08:00", end_time: "20:00"}}]}}]
+reflexes:
+  - name: dump
+    match: ['alertname="Slow"']
+    cooldown: {cooldown}
+    on_firing: [{{exec: {{command: ["jcmd", "{{{{ alert.labels.instance }}}}", "Thread.print"]}}}}]
+"""
+PIZZA = """\
+  - name: pizza
+    match: ['alertname="Hungry"']
+    active_time_intervals: [daytime]
+    on_firing: [{exec: {command: ["order-pizza"]}}]
+"""
+
+
+def test_two_commits_of_an_ownership_repository(prometheus: str, tmp_path: Path) -> None:
+    """The change drops dump's cooldown and adds pizza: one thread dump more (the
+    one the cooldown held back) and one pizza; the before and after revisions are a
+    branch and a commit of a real git repository, with the operator's config beside."""
+    repo = Repo(tmp_path / "repo")
+    repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="1h"))
+    before = repo.commit("dump with a cooldown")
+    repo.git("checkout", "--quiet", "-b", "change")
+    repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="0s") + PIZZA)
+    repo.commit("no cooldown; pizza")
+    operator = tmp_path / "operator.yml"
+    operator.write_text(OPERATOR)
+
+    def replay(*extra: str) -> Any:
+        return run_cli(
+            "replay",
+            "--repo",
+            str(repo.path),
+            "--config",
+            str(operator),
+            "--before",
+            "main",
+            "--after",
+            "change",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--prometheus",
+            prometheus,
+            "--from",
+            _rfc3339(WEEK_START),
+            "--to",
+            _rfc3339(WEEK_END),
+            *extra,
+        )
+
+    done = replay("--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["before"]["config"] == f"main ({before[:12]})"
+    assert doc["diff"]["changes"] == {
+        "dump": {
+            "status": "changed",
+            "team": "shop",
+            "acted": [2, 3],
+            "at_night": [0, 0],
+            "failed": [0, 0],
+            "awaiting_approval": [0, 0],
+            "skipped": {"cooldown": [1, 0]},
+        },
+        "pizza": {
+            "status": "added",
+            "team": "shop",
+            "acted": [0, 1],
+            "at_night": [0, 0],
+            "failed": [0, 0],
+            "awaiting_approval": [0, 0],
+            "skipped": {"time_interval": [0, 1]},
+        },
+    }
+    text = replay()
+    assert "~ dump (team shop): +1 run(s) that act (2 -> 3); skipped cooldown 1 -> 0" in text.stdout
+    assert "+ pizza (team shop, new): 1 run(s) would act, 0 of them at night" in text.stdout
+    md = replay("--markdown")
+    assert "| `dump` | shop | 2 -> 3 (+1) | 0 -> 0 | cooldown 1 -> 0 |" in md.stdout
+
+
+def test_a_revision_that_does_not_exist_is_a_clear_error(prometheus: str, tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="1h"))
+    repo.commit("dump")
+    done = run_cli(
+        "replay",
+        "--repo",
+        str(repo.path),
+        "--after",
+        "no-such-branch",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--prometheus",
+        prometheus,
+        "--since",
+        "7d",
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("alertreflex replay: no-such-branch:")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alertreflex.cli._common import FAILED, OK, USAGE, add_command
@@ -29,7 +31,32 @@ def register(sub: Any) -> None:
         "alertreflex replay --config alertreflex.yml --prometheus http://prometheus:9090 "
         "--since 7d",
     )
-    p.add_argument("--config", required=True, metavar="PATH", help="config file or directory")
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file or directory; with --repo, the operator's config the teams' "
+        "reflexes are loaded beside (settings, time intervals)",
+    )
+    p.add_argument(
+        "--repo",
+        metavar="PATH_OR_URL",
+        help="an ownership repository (teams/<team>/*.reflexes.yml, as for sync): replay "
+        "its reflexes at --after, and compare with --before",
+    )
+    p.add_argument("--before", metavar="REF", help="with --repo: the revision before the change")
+    p.add_argument("--after", metavar="REF", help="with --repo: the revision with the change")
+    p.add_argument(
+        "--ownership-label",
+        default="team",
+        metavar="NAME",
+        help="with --repo and no --config: the label that names an alert's team (default team)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default="~/.cache/alertreflex/sync",
+        metavar="DIR",
+        help="with --repo: where fetched repositories are kept (as for sync)",
+    )
     p.add_argument(
         "--prometheus", required=True, metavar="URL", help="the Prometheus whose ALERTS to read"
     )
@@ -127,6 +154,15 @@ def run(args: argparse.Namespace) -> int:
     from alertreflex.replay.history import HistoryError, Prometheus
     from alertreflex.replay.simulate import Assumptions, simulate
 
+    if args.repo is None and (args.config is None or args.before or args.after):
+        print(
+            "alertreflex replay: give --config, or --repo with --after (and --before to compare)",
+            file=sys.stderr,
+        )
+        return USAGE
+    if args.repo is not None and args.after is None:
+        print("alertreflex replay: --repo needs --after (and --before to compare)", file=sys.stderr)
+        return USAGE
     if (args.start is None) != (args.end is None) or (args.since and args.start is not None):
         print("alertreflex replay: give --since, or both --from and --to", file=sys.stderr)
         return USAGE
@@ -142,11 +178,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"alertreflex replay: --tz: unknown time zone {args.tz!r}", file=sys.stderr)
         return USAGE
     types = load_action_types()
-    try:
-        cfg = load_config(args.config, params_models(types), read_secrets=False)
-    except ConfigError as exc:
-        print(f"invalid config:\n{exc}", file=sys.stderr)
-        return FAILED
+    configs: list[tuple[str, Config]] = []
+    if args.repo is None:
+        try:
+            configs.append(
+                (args.config, load_config(args.config, params_models(types), read_secrets=False))
+            )
+        except ConfigError as exc:
+            print(f"invalid config:\n{exc}", file=sys.stderr)
+            return FAILED
+    else:
+        from alertreflex.replay.revisions import RevisionError, config_at
+
+        cache = Path(os.path.expanduser(args.cache_dir))
+        for ref in filter(None, (args.before, args.after)):
+            try:
+                commit, cfg = config_at(
+                    args.repo, ref, cache, operator_config=args.config, label=args.ownership_label
+                )
+            except RevisionError as exc:
+                print(f"alertreflex replay: {exc}", file=sys.stderr)
+                return FAILED
+            configs.append((f"{ref} ({commit[:12]})", cfg))
     prometheus = Prometheus(args.prometheus)
     try:
         extra = prometheus.external_labels() if args.external_labels else None
@@ -159,24 +212,40 @@ def run(args: argparse.Namespace) -> int:
     assumptions = Assumptions(
         run_time=args.run_time, fail_rate=args.fail_rate, seed=args.seed, approve=args.approve
     )
-    runs = simulate(cfg, episodes, args.end, assumptions)
     actions: dict[str, Action[Any]] = {name: cls() for name, cls in types.items()}
-    doc = report.summarize(
-        runs,
-        start=args.start,
-        end=args.end,
-        episodes=len(episodes),
-        assumptions=assumptions,
-        reflexes={name: r.team for name, r in cfg.reflexes.items()},
-        tz=tz,
-        render=_renderer(cfg, actions),
-    )
+    docs = []
+    for name, cfg in configs:
+        doc = report.summarize(
+            simulate(cfg, episodes, args.end, assumptions),
+            start=args.start,
+            end=args.end,
+            episodes=len(episodes),
+            assumptions=assumptions,
+            reflexes={r.name: r.team for r in cfg.reflexes.values()},
+            tz=tz,
+            render=_renderer(cfg, actions),
+        )
+        docs.append({"config": name, **doc})
+    if len(docs) == 1:
+        (doc,) = docs
+        print(
+            json.dumps(doc, indent=2)
+            if args.json
+            else report.markdown(doc)
+            if args.markdown
+            else report.text(doc)
+        )
+        return OK
+    before, after = docs
+    change = report.diff(before, after)
     if args.json:
-        print(json.dumps(doc, indent=2))
+        print(json.dumps({"before": before, "after": after, "diff": change}, indent=2))
     elif args.markdown:
-        print(report.markdown(doc))
+        print(report.diff_markdown(change, before["config"], after["config"], after))
     else:
-        print(report.text(doc))
+        print(report.diff_text(change, before["config"], after["config"]))
+        print()
+        print(report.text(after))
     return OK
 
 

@@ -167,3 +167,96 @@ def _counts(r: Mapping[str, Any]) -> str:
 
 def _labels(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """What changes between two replays of the same history (two configs): per reflex
+    added, removed or acting differently, with before and after figures."""
+    changes: dict[str, Any] = {}
+    unchanged = 0
+    for name in sorted(set(before["reflexes"]) | set(after["reflexes"])):
+        b, a = before["reflexes"].get(name), after["reflexes"].get(name)
+        status = "added" if b is None else "removed" if a is None else "changed"
+        bf, af = _figures(b), _figures(a)
+        if status == "changed" and bf == af:
+            unchanged += 1
+            continue
+        skipped = {
+            cat: [bf["skipped"].get(cat, 0), af["skipped"].get(cat, 0)]
+            for cat in sorted(set(bf["skipped"]) | set(af["skipped"]))
+        }
+        changes[name] = {
+            "status": status,
+            "team": (a or b or {}).get("team", ""),
+            "acted": [bf["acted"], af["acted"]],
+            "at_night": [bf["at_night"], af["at_night"]],
+            "failed": [bf["failed"], af["failed"]],
+            "awaiting_approval": [bf["awaiting_approval"], af["awaiting_approval"]],
+            "skipped": {k: v for k, v in skipped.items() if v[0] != v[1]},
+        }
+    return {"changes": changes, "unchanged": unchanged}
+
+
+def _figures(r: Mapping[str, Any] | None) -> dict[str, Any]:
+    if r is None:
+        return {"acted": 0, "at_night": 0, "failed": 0, "awaiting_approval": 0, "skipped": {}}
+    keys = ("acted", "at_night", "failed", "awaiting_approval", "skipped")
+    return {k: r[k] for k in keys}
+
+
+def diff_text(d: Mapping[str, Any], before: str, after: str) -> str:
+    """One line per reflex that would act differently after the change."""
+    changes = d["changes"]
+    lines = [
+        f"{before} -> {after}: {len(changes)} reflex(es) would act differently, "
+        f"{d['unchanged']} the same"
+    ]
+    for name, c in changes.items():
+        (b, a), (bn, an) = c["acted"], c["at_night"]
+        if c["status"] == "added":
+            lines.append(
+                f"  + {name} (team {c['team']}, new): {a} run(s) would act, {an} of them at night"
+            )
+            continue
+        if c["status"] == "removed":
+            lines.append(f"  - {name} (team {c['team']}, removed): {b} run(s) would no longer act")
+            continue
+        parts = [f"{a - b:+d} run(s) that act ({b} -> {a})"]
+        if an != bn:
+            parts.append(f"{an - bn:+d} at night ({bn} -> {an})")
+        for key, label in (("failed", "failing"), ("awaiting_approval", "awaiting approval")):
+            x, y = c[key]
+            if x != y:
+                parts.append(f"{label} {x} -> {y}")
+        if c["skipped"]:
+            parts.append(
+                "skipped " + ", ".join(f"{cat} {x} -> {y}" for cat, (x, y) in c["skipped"].items())
+            )
+        lines.append(f"  ~ {name} (team {c['team']}): " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def diff_markdown(d: Mapping[str, Any], before: str, after: str, doc: Mapping[str, Any]) -> str:
+    """The change as a pull-request comment: what each changed reflex would do."""
+    lines = [
+        f"**alertreflex replay** of {doc['episodes']} alert episode(s), {doc['from']} to "
+        f"{doc['to']}, `{before}` -> `{after}` ({_assumed(doc['assumptions'])})",
+        "",
+    ]
+    if not d["changes"]:
+        lines.append(f"No reflex would act differently ({d['unchanged']} compared).")
+        return "\n".join(lines)
+    lines += [
+        "| reflex | team | runs that act | at night | skipped |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, c in d["changes"].items():
+        (b, a), (bn, an) = c["acted"], c["at_night"]
+        shown = {"added": f"{a} (new)", "removed": f"{b} -> 0 (removed)"}.get(
+            c["status"], f"{b} -> {a} ({a - b:+d})"
+        )
+        skipped = ", ".join(f"{k} {x} -> {y}" for k, (x, y) in c["skipped"].items()) or "-"
+        lines.append(f"| `{name}` | {c['team']} | {shown} | {bn} -> {an} | {skipped} |")
+    lines.append("")
+    lines.append(f"{d['unchanged']} other reflex(es) would act as before.")
+    return "\n".join(lines)
