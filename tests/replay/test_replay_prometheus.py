@@ -315,3 +315,47 @@ def test_a_revision_that_does_not_exist_is_a_clear_error(prometheus: str, tmp_pa
     )
     assert done.returncode == 1
     assert done.stderr.startswith("alertreflex replay: no-such-branch:")
+
+
+def test_sync_check_replays_the_pull_request(prometheus: str, tmp_path: Path) -> None:
+    """`sync --check --replay` checks the branch, then replays it against the target
+    branch and writes the Markdown a CI job posts. The history here is older than
+    the last 7 days' start, so the range is wide enough to hold it."""
+    repo = Repo(tmp_path / "repo")
+    repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="1h"))
+    repo.commit("dump with a cooldown")
+    repo.git("checkout", "--quiet", "-b", "change")
+    repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="0s") + PIZZA)
+    repo.commit("no cooldown; pizza")
+    summary = tmp_path / "replay.md"
+    since = f"{int((time.time() - WEEK_START) // DAY) + 1}d"
+    done = run_cli(
+        "sync",
+        "--repo",
+        str(repo.path),
+        "--ref",
+        "change",
+        "--check",
+        "--no-tests",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--replay",
+        since,
+        "--replay-prometheus",
+        prometheus,
+        "--replay-base",
+        "main",
+        "--replay-markdown",
+        str(summary),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("VALID: commit ")
+    assert "~ dump (team shop): +1 run(s) that act (2 -> 3); skipped cooldown 1 -> 0" in done.stdout
+    assert "| `pizza` | shop | 1 (new) | 0 -> 0 | time_interval 0 -> 1 |" in summary.read_text()
+
+
+def test_sync_replay_options_need_each_other(tmp_path: Path) -> None:
+    done = run_cli("sync", "--repo", str(tmp_path), "--check", "--replay", "7d")
+    assert done.returncode == 2 and "--replay needs --check and --replay-prometheus" in done.stderr
+    done = run_cli("sync", "--repo", str(tmp_path), "--check", "--replay-base", "main")
+    assert done.returncode == 2 and "--replay-* options need --replay" in done.stderr

@@ -4,7 +4,6 @@ history (docs/replay.md)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -15,10 +14,7 @@ from typing import TYPE_CHECKING, Any
 from alertreflex.cli._common import FAILED, OK, USAGE, add_command
 
 if TYPE_CHECKING:
-    from alertreflex.actions.base import Action
     from alertreflex.config.loader import Config
-    from alertreflex.replay.report import Render
-    from alertreflex.replay.simulate import SimRun
 
 
 def register(sub: Any) -> None:
@@ -150,9 +146,9 @@ def run(args: argparse.Namespace) -> int:
 
     from alertreflex.actions.base import load_action_types, params_models
     from alertreflex.config.loader import ConfigError, load_config
-    from alertreflex.replay import report
-    from alertreflex.replay.history import HistoryError, Prometheus
-    from alertreflex.replay.simulate import Assumptions, simulate
+    from alertreflex.replay.compare import Range, output, replay
+    from alertreflex.replay.history import HistoryError
+    from alertreflex.replay.simulate import Assumptions
 
     if args.repo is None and (args.config is None or args.before or args.after):
         print(
@@ -200,67 +196,20 @@ def run(args: argparse.Namespace) -> int:
                 print(f"alertreflex replay: {exc}", file=sys.stderr)
                 return FAILED
             configs.append((f"{ref} ({commit[:12]})", cfg))
-    prometheus = Prometheus(args.prometheus)
+    r = Range(
+        args.start,
+        args.end,
+        step=args.step,
+        external_labels=args.external_labels,
+        assumptions=Assumptions(
+            run_time=args.run_time, fail_rate=args.fail_rate, seed=args.seed, approve=args.approve
+        ),
+        tz=tz,
+    )
     try:
-        extra = prometheus.external_labels() if args.external_labels else None
-        episodes = prometheus.episodes(args.start, args.end, step=args.step, external_labels=extra)
+        docs = replay(configs, args.prometheus, r)
     except HistoryError as exc:
         print(f"alertreflex replay: {exc}", file=sys.stderr)
         return FAILED
-    finally:
-        prometheus.close()
-    assumptions = Assumptions(
-        run_time=args.run_time, fail_rate=args.fail_rate, seed=args.seed, approve=args.approve
-    )
-    actions: dict[str, Action[Any]] = {name: cls() for name, cls in types.items()}
-    docs = []
-    for name, cfg in configs:
-        doc = report.summarize(
-            simulate(cfg, episodes, args.end, assumptions),
-            start=args.start,
-            end=args.end,
-            episodes=len(episodes),
-            assumptions=assumptions,
-            reflexes={r.name: r.team for r in cfg.reflexes.values()},
-            tz=tz,
-            render=_renderer(cfg, actions),
-        )
-        docs.append({"config": name, **doc})
-    if len(docs) == 1:
-        (doc,) = docs
-        print(
-            json.dumps(doc, indent=2)
-            if args.json
-            else report.markdown(doc)
-            if args.markdown
-            else report.text(doc)
-        )
-        return OK
-    before, after = docs
-    change = report.diff(before, after)
-    if args.json:
-        print(json.dumps({"before": before, "after": after, "diff": change}, indent=2))
-    elif args.markdown:
-        print(report.diff_markdown(change, before["config"], after["config"], after))
-    else:
-        print(report.diff_text(change, before["config"], after["config"]))
-        print()
-        print(report.text(after))
+    print(output(docs, "json" if args.json else "markdown" if args.markdown else "text"))
     return OK
-
-
-def _renderer(cfg: Config, actions: dict[str, Action[Any]]) -> Render:
-    from datetime import UTC
-
-    from alertreflex.engine.preview import StepRenderer, alert_payload, notification_of
-
-    renderer = StepRenderer(cfg, actions)
-
-    def render(run: SimRun) -> list[dict[str, Any]]:
-        start = datetime.fromtimestamp(run.episode.start, UTC)
-        n = notification_of(
-            alert_payload(run.episode.labels, status=run.trigger.value, starts_at=start)
-        )
-        return renderer.render(cfg.reflexes[run.reflex], n.alerts[0], n, run.trigger)
-
-    return render

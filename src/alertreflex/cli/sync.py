@@ -75,6 +75,26 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help=f"where fetched repositories are kept (default: {DEFAULT_CACHE})",
     )
+    p.add_argument(
+        "--replay",
+        metavar="DURATION",
+        help="with --check: replay this much alert history (e.g. 7d) through the checked "
+        "revision's reflexes and say what they would have done (docs/replay.md)",
+    )
+    p.add_argument(
+        "--replay-prometheus", metavar="URL", help="with --replay: the Prometheus to read"
+    )
+    p.add_argument(
+        "--replay-base",
+        metavar="REF",
+        help="with --replay: compare with this revision (the pull request's target)",
+    )
+    p.add_argument(
+        "--replay-markdown",
+        type=Path,
+        metavar="FILE",
+        help="with --replay: also write the summary as Markdown, to post on the pull request",
+    )
     p.add_argument("--json", action="store_true", help="print each result as JSON")
     p.set_defaults(func=run)
 
@@ -108,6 +128,24 @@ def run(args: argparse.Namespace) -> int:
             "--prometheus-url or --alertreflex-url",
             file=sys.stderr,
         )
+        return USAGE
+    replay_for = None
+    if args.replay is not None:
+        try:
+            replay_for = parse_duration(args.replay)
+            if replay_for <= 0:
+                raise ValueError("--replay must be positive")
+        except ValueError as exc:
+            print(f"alertreflex sync: {exc}", file=sys.stderr)
+            return USAGE
+        if not args.check or not args.replay_prometheus:
+            print(
+                "alertreflex sync: --replay needs --check and --replay-prometheus",
+                file=sys.stderr,
+            )
+            return USAGE
+    elif args.replay_prometheus or args.replay_base or args.replay_markdown:
+        print("alertreflex sync: --replay-* options need --replay", file=sys.stderr)
         return USAGE
     if args.metrics_listen and interval is None:
         print("alertreflex sync: --metrics-listen needs --watch", file=sys.stderr)
@@ -162,9 +200,51 @@ def run(args: argparse.Namespace) -> int:
         configure_logging("critical")  # the report below says it all
         result = syncer.check() if args.check else syncer.run_once(force=True)
         show(result)
-        return OK if result.ok else FAILED
+        if not result.ok:
+            return FAILED
+        if replay_for is not None and result.revision is not None:
+            return _replay(args, result.revision, replay_for)
+        return OK
     configure_logging("info", "json" if args.json else "logfmt")
     return _watch(syncer, interval, args.metrics_listen)
+
+
+def _replay(args: argparse.Namespace, revision: str, seconds: float) -> int:
+    """``--replay``: the checked revision's reflexes on the last ``seconds`` of alert
+    history, compared with ``--replay-base`` when given."""
+    import json
+    import time
+
+    from alertreflex.replay.compare import Range, output, replay
+    from alertreflex.replay.history import HistoryError
+    from alertreflex.replay.revisions import RevisionError, config_at
+
+    cache = Path(os.path.expanduser(args.cache_dir))
+    checked = args.ref or "HEAD"
+    refs = [args.replay_base, checked] if args.replay_base else [checked]
+    end = time.time()
+    try:
+        configs = []
+        for ref in refs:
+            commit, cfg = config_at(args.repo, ref, cache, label=args.ownership_label)
+            if ref == checked and commit != revision:
+                raise RevisionError(f"{ref} moved from {revision[:12]} to {commit[:12]} meanwhile")
+            configs.append((f"{ref} ({commit[:12]})", cfg))
+        docs = replay(configs, args.replay_prometheus, Range(end - seconds, end))
+    except (RevisionError, HistoryError) as exc:
+        print(f"alertreflex sync: --replay: {exc}", file=sys.stderr)
+        return FAILED
+    if args.json:
+        print(json.dumps({"replay": json.loads(output(docs, "json"))}))
+    else:
+        print(output(docs))
+    if args.replay_markdown is not None:
+        try:
+            args.replay_markdown.write_text(output(docs, "markdown") + "\n")
+        except OSError as exc:
+            print(f"alertreflex sync: --replay-markdown: {exc}", file=sys.stderr)
+            return FAILED
+    return OK
 
 
 def _watch(syncer: Syncer, interval: float, metrics_listen: str | None) -> int:
