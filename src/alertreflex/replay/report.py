@@ -8,7 +8,15 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from alertreflex.replay.simulate import AWAITING, FAILED, RAN, SKIPPED, Assumptions, SimRun
+from alertreflex.replay.simulate import (
+    AWAITING,
+    FAILED,
+    PENDING,
+    RAN,
+    SKIPPED,
+    Assumptions,
+    SimRun,
+)
 
 NIGHT = (22, 6)  # local hours: a run that starts from 22:00 to 05:59 is "at night"
 SAMPLES = 3  # rendered runs shown per reflex
@@ -68,6 +76,7 @@ def summarize(
             "resolved": sum(1 for r in acted if r.trigger.value == "resolved"),
             "failed": states[FAILED],
             "awaiting_approval": states[AWAITING],
+            "pending": states[PENDING],
             "at_night": sum(1 for r in acted if at_night(r.started or r.due, tz)),
             "skipped": dict(sorted(skipped.items())),
             "per_day": dict(sorted(days.items())),
@@ -160,6 +169,8 @@ def _counts(r: Mapping[str, Any]) -> str:
         out.append(f"{r['failed']} of them failing")
     if r["awaiting_approval"]:
         out.append(f"{r['awaiting_approval']} waiting for an approval")
+    if r["pending"]:
+        out.append(f"{r['pending']} still waiting when the range ended")
     if r["skipped"]:
         out.append("skipped: " + ", ".join(f"{k} {v}" for k, v in r["skipped"].items()))
     return "; ".join(out)

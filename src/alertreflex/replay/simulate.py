@@ -16,13 +16,13 @@ time intervals, cooldown and storm guards through ``firing_refusal`` and
 - ``approval: required`` parks the run (``awaiting_approval``) unless approvals are
   assumed given at once;
 - runs start within ``max_concurrent`` and ``max_concurrent_runs``, in the order they
-  became due, and last ``run_time``; firing runs are asked the firing policies again
-  when they start, as the runner does (a run of the same reflex that started first
-  sets the cooldown);
+  became due, and last ``run_time``; firing runs are asked the firing policies (and
+  ``delay``) again when they start, and every run the breaker, as the runner does (a
+  run of the same reflex that started first sets the cooldown);
 - each run that acts succeeds, or fails with probability ``fail_rate`` (seeded:
-  the same replay gives the same answer); ``max_failures`` failures in a row
-  disable the reflex for the rest of the replay, as the breaker would until an
-  operator enables it again.
+  the same replay gives the same answer); ``max_failures`` failures in a row, counted
+  as runs end, disable the reflex for the rest of the replay, as the breaker would
+  until an operator enables it again.
 
 What it cannot know: the outcome of real actions, silences and inhibitions in
 Alertmanager, operators' pauses and approvals, and Alertmanager's grouping delays
@@ -46,6 +46,7 @@ from alertreflex.engine.storm import StormGuards
 from alertreflex.replay.history import Episode
 
 RAN, FAILED, SKIPPED, AWAITING = "ran", "failed", "skipped", "awaiting_approval"
+PENDING = "pending"  # not decided when the range ended (a delay or a worker still awaited)
 
 
 @dataclass
@@ -127,11 +128,12 @@ class Simulation:
                 assert ev.run is not None
                 self._running[ev.run.reflex] -= 1
                 self._running_total -= 1
-                blocked = self._blocked.get(ev.run.reflex)
-                if blocked:
-                    nxt = blocked.popleft()
-                    heapq.heappush(self._ready, (nxt.due, next(self._seq), nxt))
+                self._breaker(ev.run)
+                self._unblock(ev.run.reflex)
             self._pump(ev.at)
+        for r in self.runs:
+            if not r.state:
+                r.state, r.reason = PENDING, "still waiting when the range ended"
         self.runs.sort(key=lambda r: (r.due, r.reflex))
         return self.runs
 
@@ -179,9 +181,7 @@ class Simulation:
         ep = run.episode
         if run.trigger is Trigger.RESOLVED:
             self._waiting_resolved.pop((reflex.name, ep.fingerprint), None)
-        disabled = self._disabled.get(reflex.name)
-        if disabled is not None and (run.trigger is Trigger.FIRING or not reflex.undo_steps):
-            _skip(run, "disabled", disabled)
+        if self._held(run, reflex):
             return
         if reflex.dry_run:
             _skip(run, "dry_run", DRY_RUN)
@@ -201,12 +201,9 @@ class Simulation:
         elif reflex.delay > 0 or reflex.approval_required:
             fired = self._firing.get((reflex.name, ep.fingerprint, ep.start))
             if fired is None or not fired.acted:
-                _skip(
-                    run,
-                    "delay",
-                    f"its firing run did not act ({fired.state if fired else 'none'}):"
-                    " nothing to finish",
-                )
+                # A firing run not decided yet is queued (the runner's word), not "".
+                state = (fired.state or "queued") if fired else "none"
+                _skip(run, "delay", f"its firing run did not act ({state}): nothing to finish")
                 return
         self._line_up(run)
 
@@ -226,12 +223,43 @@ class Simulation:
                 continue
             self._start(run, reflex, now)
 
+    def _held(self, run: SimRun, reflex: Reflex) -> bool:
+        """Skip ``run`` if its reflex's breaker holds it (a resolved run with restores
+        to do still runs), as the runner does."""
+        disabled = self._disabled.get(reflex.name)
+        if disabled is not None and (run.trigger is Trigger.FIRING or not reflex.undo_steps):
+            # The engine's category for a breaker's hold (controls.category): "disabled"
+            # is an operator's.
+            _skip(run, "breaker", disabled)
+            return True
+        return False
+
+    def _unblock(self, name: str) -> None:
+        """A slot of reflex ``name`` is free: its next blocked run lines up again."""
+        blocked = self._blocked.get(name)
+        if blocked:
+            nxt = blocked.popleft()
+            heapq.heappush(self._ready, (nxt.due, next(self._seq), nxt))
+
     def _start(self, run: SimRun, reflex: Reflex, now: float) -> None:
-        if run.trigger is Trigger.FIRING:
+        # The runner decides a run's policies when it starts, not when it became due: a
+        # breaker that opened meanwhile holds it, and a firing run asks its policies
+        # (and whether its alert resolved within its delay) again. A run skipped here
+        # hands the reflex's slot on, as the dispatcher does when its task ends, or the
+        # runs blocked behind it would never start.
+        skipped = self._held(run, reflex)
+        if not skipped and run.trigger is Trigger.FIRING:
             refused = self._refusal(reflex, now)  # asked again at start, as the runner does
             if refused is not None:
                 _skip(run, *refused)
-                return
+                skipped = True
+            elif reflex.delay > 0 and run.episode.end is not None and run.episode.end <= now:
+                _skip(run, "delay", "delay: the alert resolved before the run started")
+                skipped = True
+        if skipped:
+            self._unblock(reflex.name)
+            return
+        if run.trigger is Trigger.FIRING:
             self._last_firing_start[reflex.name] = now
             self._storms.record(reflex, self.cfg.settings, now)
         run.started = now
@@ -240,13 +268,19 @@ class Simulation:
         self._push(now + self.a.run_time, "end", run=run)
         failed = self.a.fail_rate > 0 and self._rng.random() < self.a.fail_rate
         run.state = FAILED if failed else RAN
-        if not failed:
-            self._failures[reflex.name] = 0
+
+    def _breaker(self, run: SimRun) -> None:
+        """Count a run that ended; ``max_failures`` failures in a row disable its reflex.
+        Counted when the run ends, as the runner does, not when it starts: runs that
+        started meanwhile still run."""
+        name = run.reflex
+        if run.state != FAILED:
+            self._failures[name] = 0
             return
-        self._failures[reflex.name] += 1
-        limit = reflex.max_failures
-        if limit and self._failures[reflex.name] >= limit and reflex.name not in self._disabled:
-            self._disabled[reflex.name] = (
+        self._failures[name] += 1
+        limit = self.cfg.reflexes[name].max_failures
+        if limit and self._failures[name] >= limit and name not in self._disabled:
+            self._disabled[name] = (
                 f"disabled by its circuit breaker: {limit} failed runs in a row (max_failures)"
             )
 
