@@ -122,6 +122,16 @@ CASES = [
         says="cannot read runs and controls of {closed}",
     ),
     case("test", "--labels", '{a="b"}', code=USAGE, says="required: --config"),
+    # export-notifications
+    case(
+        "export-notifications",
+        "--storage",
+        "sqlite:///{tmp}/none.db",
+        code=FAILED,
+        says="no store at",
+    ),
+    case("export-notifications", "--storage", NO_PG, code=FAILED, says="alertreflex"),
+    case("export-notifications", "--since", "a week", code=USAGE, says="--since"),
     # replay
     case(
         "replay",
@@ -132,7 +142,7 @@ CASES = [
         code=FAILED,
         says="cannot reach Prometheus at",
     ),
-    case("replay", "--config", EXAMPLE, code=USAGE, says="required: --prometheus"),
+    case("replay", "--config", EXAMPLE, code=USAGE, says="one of the arguments --prometheus"),
     case(
         "replay",
         "--config",

@@ -15,6 +15,7 @@ from alertreflex.cli._common import FAILED, OK, USAGE, add_command
 
 if TYPE_CHECKING:
     from alertreflex.config.loader import Config
+    from alertreflex.replay.history import Episode
 
 
 def register(sub: Any) -> None:
@@ -53,8 +54,15 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help="with --repo: where fetched repositories are kept (as for sync)",
     )
-    p.add_argument(
-        "--prometheus", required=True, metavar="URL", help="the Prometheus whose ALERTS to read"
+    history = p.add_mutually_exclusive_group(required=True)
+    history.add_argument(
+        "--prometheus", metavar="URL", help="the Prometheus whose ALERTS series to read"
+    )
+    history.add_argument(
+        "--notifications",
+        metavar="FILE",
+        help="notifications alertreflex received, as export-notifications writes them "
+        "('-' for standard input); the range defaults to the file's",
     )
     p.add_argument(
         "--since",
@@ -146,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
     from alertreflex.actions.base import load_action_types, params_models
     from alertreflex.config.loader import ConfigError, load_config
-    from alertreflex.replay.compare import Range, output, replay
+    from alertreflex.replay.compare import Range, from_prometheus, output, replay
     from alertreflex.replay.history import HistoryError
     from alertreflex.replay.simulate import Assumptions
 
@@ -162,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.start is None) != (args.end is None) or (args.since and args.start is not None):
         print("alertreflex replay: give --since, or both --from and --to", file=sys.stderr)
         return USAGE
-    if args.start is None:
+    if args.start is None and (args.since or args.prometheus):
         args.end = time.time()
         args.start = args.end - (args.since or 7 * 86400.0)
     if args.step <= 0:
@@ -196,6 +204,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"alertreflex replay: {exc}", file=sys.stderr)
                 return FAILED
             configs.append((f"{ref} ({commit[:12]})", cfg))
+    episodes = None
+    if args.notifications is not None:
+        try:
+            episodes, args.start, args.end = _from_file(args.notifications, args.start, args.end)
+        except HistoryError as exc:
+            print(f"alertreflex replay: {exc}", file=sys.stderr)
+            return FAILED
     r = Range(
         args.start,
         args.end,
@@ -207,9 +222,25 @@ def run(args: argparse.Namespace) -> int:
         tz=tz,
     )
     try:
-        docs = replay(configs, args.prometheus, r)
+        if episodes is None:
+            episodes = from_prometheus(args.prometheus, r)
+        docs = replay(configs, episodes, r)
     except HistoryError as exc:
         print(f"alertreflex replay: {exc}", file=sys.stderr)
         return FAILED
     print(output(docs, "json" if args.json else "markdown" if args.markdown else "text"))
     return OK
+
+
+def _from_file(
+    name: str, start: float | None, end: float | None
+) -> tuple[list[Episode], float, float]:
+    from alertreflex.replay.history import HistoryError, episodes_from_notifications
+
+    if name == "-":
+        return episodes_from_notifications(sys.stdin, "<stdin>", start=start, end=end)
+    try:
+        with open(name, encoding="utf-8") as f:
+            return episodes_from_notifications(f, name, start=start, end=end)
+    except OSError as exc:
+        raise HistoryError(f"cannot read {name}: {exc.strerror}") from None

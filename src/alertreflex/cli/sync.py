@@ -215,7 +215,7 @@ def _replay(args: argparse.Namespace, revision: str, seconds: float) -> int:
     import json
     import time
 
-    from alertreflex.replay.compare import Range, output, replay
+    from alertreflex.replay.compare import Range, from_prometheus, output, replay
     from alertreflex.replay.history import HistoryError
     from alertreflex.replay.revisions import RevisionError, config_at
 
@@ -230,7 +230,8 @@ def _replay(args: argparse.Namespace, revision: str, seconds: float) -> int:
             if ref == checked and commit != revision:
                 raise RevisionError(f"{ref} moved from {revision[:12]} to {commit[:12]} meanwhile")
             configs.append((f"{ref} ({commit[:12]})", cfg))
-        docs = replay(configs, args.replay_prometheus, Range(end - seconds, end))
+        r = Range(end - seconds, end)
+        docs = replay(configs, from_prometheus(args.replay_prometheus, r), r)
     except (RevisionError, HistoryError) as exc:
         print(f"alertreflex sync: --replay: {exc}", file=sys.stderr)
         return FAILED

@@ -13,7 +13,7 @@ from alertreflex.actions.base import Action, load_action_types
 from alertreflex.config.loader import Config
 from alertreflex.engine.preview import StepRenderer, alert_payload, notification_of
 from alertreflex.replay import report
-from alertreflex.replay.history import Prometheus
+from alertreflex.replay.history import Episode, Prometheus
 from alertreflex.replay.simulate import Assumptions, SimRun, simulate
 
 
@@ -27,17 +27,20 @@ class Range:
     tz: tzinfo = UTC
 
 
-def replay(
-    configs: list[tuple[str, Config]], prometheus_url: str, r: Range
-) -> list[dict[str, Any]]:
-    """The report of each named config on the history of ``prometheus_url``; raises
-    HistoryError when the history cannot be read."""
-    prometheus = Prometheus(prometheus_url)
+def from_prometheus(url: str, r: Range) -> list[Episode]:
+    """The episodes of ``r`` in the Prometheus at ``url``; raises HistoryError."""
+    prometheus = Prometheus(url)
     try:
         extra = prometheus.external_labels() if r.external_labels else None
-        episodes = prometheus.episodes(r.start, r.end, step=r.step, external_labels=extra)
+        return prometheus.episodes(r.start, r.end, step=r.step, external_labels=extra)
     finally:
         prometheus.close()
+
+
+def replay(
+    configs: list[tuple[str, Config]], episodes: list[Episode], r: Range
+) -> list[dict[str, Any]]:
+    """The report of each named config on the same ``episodes``."""
     actions: dict[str, Action[Any]] = {name: cls() for name, cls in load_action_types().items()}
     docs = []
     for name, cfg in configs:

@@ -196,3 +196,65 @@ def _iso(t: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def episodes_from_notifications(
+    lines: Iterable[str], source: str, *, start: float | None = None, end: float | None = None
+) -> tuple[list[Episode], float, float]:
+    """Episodes from webhook notifications as ``export-notifications`` writes them
+    (one ``{"received_at": ..., "body": ...}`` per line), and the range they cover
+    (``start``/``end`` when given, else from the first to just after the last). An
+    episode (fingerprint, startsAt) starts at its first firing notification and ends
+    at its first resolved one: what alertreflex itself received, grouping delays
+    included. Raises HistoryError naming the line of a malformed entry."""
+    import json
+
+    from pydantic import ValidationError
+
+    from alertreflex.core.models import NOTIFICATION_ADAPTER
+    from alertreflex.core.paths import format_path
+
+    received: list[tuple[float, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            at = float(doc["received_at"])
+            n = NOTIFICATION_ADAPTER.validate_python(doc["body"], strict=False)
+        except (ValueError, TypeError, KeyError) as exc:
+            if isinstance(exc, ValidationError):
+                first = exc.errors()[0]
+                why = (
+                    f"not an Alertmanager notification: {format_path(first['loc'])}: {first['msg']}"
+                )
+            else:
+                why = f'not an exported notification ({{"received_at": ..., "body": ...}}): {exc}'
+            raise HistoryError(f"{source}:{number}: {why}") from None
+        if (start is None or at >= start) and (end is None or at <= end):
+            received.append((at, n))
+    if not received:
+        raise HistoryError(f"{source}: no notification in the range")
+    received.sort(key=lambda x: x[0])
+    lo = start if start is not None else received[0][0]
+    hi = end if end is not None else received[-1][0] + 1.0
+    firing: dict[tuple[str, str], tuple[dict[str, str], float]] = {}
+    ended: set[tuple[str, str]] = set()  # Alertmanager repeats resolutions too
+    out: list[Episode] = []
+    for at, n in received:
+        for a in n.alerts:
+            key = (a.fingerprint, a.starts_at)
+            if key in ended:
+                continue
+            if a.status == "firing":
+                firing.setdefault(key, (dict(a.labels), at))
+                continue
+            ended.add(key)
+            if key in firing:
+                labels, began = firing.pop(key)
+                out.append(Episode(labels, a.fingerprint, began, at))
+            else:  # fired before the range (or before the export): only its resolution
+                out.append(Episode(dict(a.labels), a.fingerprint, lo, at, begun_before=True))
+    out.extend(Episode(labels, key[0], began, None) for key, (labels, began) in firing.items())
+    out.sort(key=lambda e: (e.start, e.fingerprint))
+    return out, lo, hi

@@ -403,6 +403,14 @@ class Store(ABC):
         """Mark every running run interrupted (shutdown after the grace period)."""
 
     @abstractmethod
+    async def notifications_between(
+        self, start: float, end: float, after: tuple[float, str] = (0.0, ""), limit: int = 500
+    ) -> list[tuple[float, str, bytes]]:
+        """Stored notifications received from ``start`` until before ``end``, as
+        (received_at, id, body), in that order, the first ``limit`` past ``after``
+        (the last row of the page before): an export reads them page by page."""
+
+    @abstractmethod
     async def last_firing_starts(self) -> dict[str, float]:
         """For cooldowns: per reflex, when its last firing run started."""
 

@@ -790,6 +790,21 @@ class PostgresStore(Store):
         )
         return int(status.rsplit(" ", 1)[-1])
 
+    async def notifications_between(
+        self, start: float, end: float, after: tuple[float, str] = (0.0, ""), limit: int = 500
+    ) -> list[tuple[float, str, bytes]]:
+        rows = await self._fetch(
+            "SELECT received_at, id, body FROM notifications WHERE received_at >= $1"
+            " AND received_at < $2 AND (received_at, id) > ($3::float8, $4::text)"
+            " ORDER BY received_at, id LIMIT $5",
+            start,
+            end,
+            after[0],
+            after[1],
+            limit,
+        )
+        return [(r["received_at"], r["id"], bytes(r["body"])) for r in rows]
+
     async def last_firing_starts(self) -> dict[str, float]:
         # The gates hold them (every replica records its starts there): no scan of runs.
         rows = await self._fetch(

@@ -716,6 +716,17 @@ class SQLiteStore(Store):
         count: int = await self._write(_op_interrupt_running, reason)
         return count
 
+    async def notifications_between(
+        self, start: float, end: float, after: tuple[float, str] = (0.0, ""), limit: int = 500
+    ) -> list[tuple[float, str, bytes]]:
+        rows = await self._read(
+            "SELECT received_at, id, body FROM notifications WHERE received_at >= ?"
+            " AND received_at < ? AND (received_at > ? OR (received_at = ? AND id > ?))"
+            " ORDER BY received_at, id LIMIT ?",
+            (start, end, after[0], after[0], after[1], limit),
+        )
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
+
     async def last_firing_starts(self) -> dict[str, float]:
         rows = await self._read(
             "SELECT reflex, max(started_at) FROM runs WHERE trigger = 'firing'"
