@@ -111,6 +111,12 @@ def register(sub: Any) -> None:
         metavar="ZONE",
         help="time zone for days and nights (22:00-06:00) in the report (default UTC)",
     )
+    p.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write the report as a page with a chart per reflex (the UI's look)",
+    )
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="machine-readable output")
     out.add_argument("--markdown", action="store_true", help="a summary table to post on a PR")
@@ -229,6 +235,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"alertreflex replay: {exc}", file=sys.stderr)
         return FAILED
     print(output(docs, "json" if args.json else "markdown" if args.markdown else "text"))
+    if args.html is not None:
+        from alertreflex.replay.report import diff
+        from alertreflex.web.replay_page import render
+
+        page = render(docs, diff(docs[0], docs[1]) if len(docs) == 2 else None)
+        try:
+            args.html.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            print(f"alertreflex replay: --html: {exc}", file=sys.stderr)
+            return FAILED
     return OK
 
 

@@ -68,6 +68,7 @@ def summarize(
         states = Counter(r.state for r in rs)
         skipped = Counter(r.category for r in rs if r.state == SKIPPED)
         days = Counter(iso(r.started or r.due, tz)[:10] for r in acted)
+        skipped_days = Counter(iso(r.due, tz)[:10] for r in rs if r.state == SKIPPED)
         doc: dict[str, Any] = {
             "team": reflexes.get(name, rs[0].team if rs else ""),
             "runs": len(rs),
@@ -80,6 +81,7 @@ def summarize(
             "at_night": sum(1 for r in acted if at_night(r.started or r.due, tz)),
             "skipped": dict(sorted(skipped.items())),
             "per_day": dict(sorted(days.items())),
+            "skipped_per_day": dict(sorted(skipped_days.items())),
             "first": iso(acted[0].started or acted[0].due, tz) if acted else None,
             "last": iso(acted[-1].started or acted[-1].due, tz) if acted else None,
             "skipped_episodes": [
