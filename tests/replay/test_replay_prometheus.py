@@ -359,3 +359,13 @@ def test_sync_replay_options_need_each_other(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--replay needs --check and --replay-prometheus" in done.stderr
     done = run_cli("sync", "--repo", str(tmp_path), "--check", "--replay-base", "main")
     assert done.returncode == 2 and "--replay-* options need --replay" in done.stderr
+
+
+def test_json_is_all_there_is_on_standard_output(prometheus: str, tmp_path: Path) -> None:
+    """A storm guard that trips during the replay logs in the engine; the replay keeps
+    standard output for the document alone."""
+    config = CONFIG.replace("    cooldown: 1h\n", "    storm_guard: {max_runs: 1, window: 1d}\n")
+    done = _replay(tmp_path, prometheus, "--json", config=config)
+    assert done.returncode == 0, done.stderr
+    dump = json.loads(done.stdout)["reflexes"]["dump"]
+    assert (dump["acted"], dump["skipped"]) == (1, {"storm_guard": 2})

@@ -43,9 +43,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from alertreflex.core.durations import parse_duration
+    from alertreflex.logs import configure_logging
     from alertreflex.store.base import StoreError
     from alertreflex.store.urls import StorageURLError, open_store
 
+    configure_logging("warning")  # standard output holds the notifications only
     end = time.time()
     start = 0.0
     if args.since is not None:

@@ -73,12 +73,11 @@ def register(sub: Any) -> None:
     p.add_argument("--from", dest="start", type=_timestamp, metavar="TIME", help="RFC 3339")
     p.add_argument("--to", dest="end", type=_timestamp, metavar="TIME", help="RFC 3339")
     p.add_argument(
-        "--step",
+        "--interval",
         type=_duration,
-        default=60.0,
         metavar="DURATION",
-        help="resolution of the history: at most the rule evaluation interval's order "
-        "(default 60s; a gap shorter than two steps does not end an episode)",
+        help="the rule evaluation interval (default: the samples' smallest spacing); "
+        "an alert silent for more than two intervals has resolved",
     )
     p.add_argument(
         "--external-labels",
@@ -160,10 +159,14 @@ def run(args: argparse.Namespace) -> int:
 
     from alertreflex.actions.base import load_action_types, params_models
     from alertreflex.config.loader import ConfigError, load_config
+    from alertreflex.logs import configure_logging
     from alertreflex.replay.compare import Range, from_prometheus, output, replay
     from alertreflex.replay.history import HistoryError
     from alertreflex.replay.simulate import Assumptions
 
+    # The simulation uses the engine's policy code, which logs (a storm guard tripped):
+    # the report says it all, and --json must be the only thing on standard output.
+    configure_logging("critical")
     if args.repo is None and (args.config is None or args.before or args.after):
         print(
             "alertreflex replay: give --config, or --repo with --after (and --before to compare)",
@@ -179,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
     if args.start is None and (args.since or args.prometheus):
         args.end = time.time()
         args.start = args.end - (args.since or 7 * 86400.0)
-    if args.step <= 0:
-        print("alertreflex replay: --step must be more than 0s", file=sys.stderr)
+    if args.interval is not None and args.interval <= 0:
+        print("alertreflex replay: --interval must be more than 0s", file=sys.stderr)
         return USAGE
     try:
         tz = ZoneInfo(args.tz)
@@ -220,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     r = Range(
         args.start,
         args.end,
-        step=args.step,
+        interval=args.interval,
         external_labels=args.external_labels,
         assumptions=Assumptions(
             run_time=args.run_time, fail_rate=args.fail_rate, seed=args.seed, approve=args.approve

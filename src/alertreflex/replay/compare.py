@@ -21,7 +21,7 @@ from alertreflex.replay.simulate import Assumptions, SimRun, simulate
 class Range:
     start: float
     end: float
-    step: float = 60.0
+    interval: float | None = None  # the rule evaluation interval; None: from the samples
     external_labels: bool = False
     assumptions: Assumptions = field(default_factory=Assumptions)
     tz: tzinfo = UTC
@@ -32,7 +32,7 @@ def from_prometheus(url: str, r: Range) -> list[Episode]:
     prometheus = Prometheus(url)
     try:
         extra = prometheus.external_labels() if r.external_labels else None
-        return prometheus.episodes(r.start, r.end, step=r.step, external_labels=extra)
+        return prometheus.episodes(r.start, r.end, interval=r.interval, external_labels=extra)
     finally:
         prometheus.close()
 

@@ -36,7 +36,8 @@ import itertools
 import random
 from collections import defaultdict, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from alertreflex.config.loader import Config, Reflex
 from alertreflex.core.models import Trigger
@@ -75,13 +76,9 @@ class SimRun:
         return self.state in (RAN, FAILED)
 
 
-@dataclass(order=True)
-class _Event:
-    at: float
-    seq: int
-    kind: str = field(compare=False)
-    episode: Episode | None = field(default=None, compare=False)
-    run: SimRun | None = field(default=None, compare=False)
+# Events are (time, sequence, kind, episode or run): tuples, since comparing dataclass
+# instances in the heap cost a fifth of the simulation (bench/replay.py).
+_Event = tuple[float, int, str, Any]
 
 
 class Simulation:
@@ -108,37 +105,33 @@ class Simulation:
         """Every run the episodes make until ``end``, in the order they became due."""
         for ep in episodes:
             if not ep.begun_before:
-                self._push(ep.start, "fire", episode=ep)
+                self._push(ep.start, "fire", ep)
             if ep.end is not None and ep.end <= end:
-                self._push(ep.end, "resolve", episode=ep)
+                self._push(ep.end, "resolve", ep)
         while self._events:
-            ev = heapq.heappop(self._events)
-            if ev.at > end:
+            at, _, kind, what = heapq.heappop(self._events)
+            if at > end:
                 break
-            if ev.kind == "fire":
-                assert ev.episode is not None
-                self._fire(ev.episode, ev.at)
-            elif ev.kind == "resolve":
-                assert ev.episode is not None
-                self._resolve(ev.episode, ev.at)
-            elif ev.kind == "due":
-                assert ev.run is not None
-                self._due(ev.run, ev.at)
+            if kind == "fire":
+                self._fire(what, at)
+            elif kind == "resolve":
+                self._resolve(what, at)
+            elif kind == "due":
+                self._due(what, at)
             else:  # a run ended: its slot goes to the next
-                assert ev.run is not None
-                self._running[ev.run.reflex] -= 1
+                self._running[what.reflex] -= 1
                 self._running_total -= 1
-                self._breaker(ev.run)
-                self._unblock(ev.run.reflex)
-            self._pump(ev.at)
+                self._breaker(what)
+                self._unblock(what.reflex)
+            self._pump(at)
         for r in self.runs:
             if not r.state:
                 r.state, r.reason = PENDING, "still waiting when the range ended"
         self.runs.sort(key=lambda r: (r.due, r.reflex))
         return self.runs
 
-    def _push(self, at: float, kind: str, **kw: object) -> None:
-        heapq.heappush(self._events, _Event(at, next(self._seq), kind, **kw))  # type: ignore[arg-type]
+    def _push(self, at: float, kind: str, what: Episode | SimRun) -> None:
+        heapq.heappush(self._events, (at, next(self._seq), kind, what))
 
     def _fire(self, ep: Episode, now: float) -> None:
         for reflex in self.cfg.index.match(ep.labels):
@@ -161,7 +154,7 @@ class Simulation:
                         " resolve_delay",
                     )
                     continue
-            self._push(run.due, "due", run=run)
+            self._push(run.due, "due", run)
 
     def _resolve(self, ep: Episode, now: float) -> None:
         self._resolved_seen[ep.fingerprint].append((ep.start, now))
@@ -172,7 +165,7 @@ class Simulation:
             self.runs.append(run)
             if reflex.resolve_delay > 0:
                 self._waiting_resolved[(reflex.name, ep.fingerprint)] = run
-            self._push(run.due, "due", run=run)
+            self._push(run.due, "due", run)
 
     def _due(self, run: SimRun, now: float) -> None:
         if run.state:  # skipped meanwhile (a flap)
@@ -265,7 +258,7 @@ class Simulation:
         run.started = now
         self._running[reflex.name] += 1
         self._running_total += 1
-        self._push(now + self.a.run_time, "end", run=run)
+        self._push(now + self.a.run_time, "end", run)
         failed = self.a.fail_rate > 0 and self._rng.random() < self.a.fail_rate
         run.state = FAILED if failed else RAN
 
