@@ -3,7 +3,9 @@ are exported from its store (SQLite, and PostgreSQL), and replayed."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +31,13 @@ reflexes:
 
 
 def _receive(srv: Any) -> None:
-    """Two alerts, the first repeated (Alertmanager's repeat_interval) and resolved."""
-    a = alert(
-        {"alertname": "Slow", "team": "shop", "instance": "a"}, starts_at="2026-12-01T10:00:00Z"
-    )
-    b = alert(
-        {"alertname": "Slow", "team": "shop", "instance": "b"}, starts_at="2026-12-01T10:05:00Z"
-    )
-    resolved_a = alert(a["labels"], status="resolved", starts_at="2026-12-01T10:00:00Z")
+    """Two alerts that started a minute ago (a notification whose alert started hours
+    before it would be a repeat of one from before the export), the first repeated
+    (Alertmanager's repeat_interval) and resolved."""
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    a = alert({"alertname": "Slow", "team": "shop", "instance": "a"}, starts_at=started)
+    b = alert({"alertname": "Slow", "team": "shop", "instance": "b"}, starts_at=started)
+    resolved_a = alert(a["labels"], status="resolved", starts_at=started)
     for body in (notification(a), notification(a, b), notification(resolved_a, b)):
         assert srv.post(body).is_success
     srv.wait_runs(2)
@@ -103,5 +104,38 @@ def test_bad_history_files_are_clear_errors(tmp_path: Path) -> None:
     assert done.returncode == 1 and f"{history}:1: not an exported notification" in done.stderr
     done = run_cli("replay", "--config", str(cfg), "--notifications", str(tmp_path / "missing"))
     assert done.returncode == 1 and "cannot read" in done.stderr
+    packed = tmp_path / "notifications.jsonl.gz"
+    packed.write_bytes(gzip.compress(b'{"received_at": 1, "body": {}}\n'))
+    done = run_cli("replay", "--config", str(cfg), "--notifications", str(packed))
+    assert done.returncode == 1 and "is not text (a compressed export?" in done.stderr
     done = run_cli("export-notifications", "--storage", f"sqlite:///{tmp_path}/none.db")
     assert done.returncode == 1 and "no store at" in done.stderr
+
+
+def test_the_export_pages_through_every_notification_once(make_server: Any) -> None:
+    """Pages of two follow each other by (received_at, id): five notifications come
+    out once each, oldest first, whatever the page size."""
+    import asyncio
+
+    from alertreflex.store.sqlite import SQLiteStore
+
+    srv = make_server(SERVER)
+    for i in range(5):
+        body = notification(alert({"alertname": "Other", "team": "shop", "n": str(i)}))
+        assert srv.post(body).is_success
+
+    async def pages() -> list[tuple[float, str]]:
+        store = SQLiteStore(srv.db)
+        seen: list[tuple[float, str]] = []
+        try:
+            after = (0.0, "")
+            while page := await store.notifications_between(0.0, time.time() + 60, after, 2):
+                seen.extend(row[:2] for row in page)
+                after = page[-1][:2]
+        finally:
+            await store.close()
+        return seen
+
+    seen = asyncio.run(pages())
+    assert len(seen) == len(set(seen)) == 5
+    assert seen == sorted(seen)

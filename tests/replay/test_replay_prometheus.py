@@ -142,7 +142,7 @@ def test_the_text_and_markdown_reports(prometheus: str, tmp_path: Path) -> None:
     assert text.returncode == 0, text.stderr
     assert "reflex dump (team shop): 2 run(s) would act" in text.stdout
     assert "skipped: cooldown 1" in text.stdout
-    assert "reflex never (team shop): no run (no episode matched it)" in text.stdout
+    assert "reflex never (team shop): no run" in text.stdout
     md = _replay(tmp_path, prometheus, "--markdown")
     assert "| `pizza` | shop | 1 | 0 | time_interval 1 |" in md.stdout
 
@@ -209,6 +209,10 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert done.returncode == 2 and "give --since, or both --from and --to" in done.stderr
     done = run_cli("replay", "--config", str(cfg), "--prometheus", "http://x", "--fail-rate", "2")
     assert done.returncode == 2 and "not a share between 0 and 1" in done.stderr
+    done = run_cli("replay", "--config", str(cfg), "--prometheus", "http://x", "--since", "0s")
+    assert done.returncode == 2 and "--since must be more than 0s" in done.stderr
+    done = run_cli("replay", "--config", str(cfg), "--prometheus", "http://x", "--tz", "America")
+    assert done.returncode == 2 and "unknown time zone 'America'" in done.stderr
 
 
 OPERATOR = "settings: {max_concurrent_runs: 8}\n"

@@ -475,7 +475,6 @@ def test_resolve_delay_flap_is_one_episode(tmp_path: Path) -> None:
         (Trigger.RESOLVED, again, RAN, ""),
     ]
     flapped = runs[1]
-    assert flapped.superseded
     assert flapped.due == T0 + 11 * M  # decided when the alert fired again
     assert flapped.reason == "flap: fired again within resolve_delay"
     assert runs[2].reason.startswith("flap: continues an episode")
@@ -538,3 +537,14 @@ def test_a_run_not_decided_when_the_range_ends_is_pending(tmp_path: Path) -> Non
     runs = simulate(cfg, [_ep(_alert(), END - 5 * M, None)], END)
     assert [(r.state, r.reason) for r in runs] == [(PENDING, "still waiting when the range ended")]
     assert counts(runs)["r"] == {PENDING: 1}
+
+
+def test_the_resolution_of_an_episode_begun_before_the_range_runs_after_a_delay(
+    tmp_path: Path,
+) -> None:
+    """With ``delay``, a resolved run finishes what its firing run did; for an episode
+    that began before the range the firing run happened then, and is taken to have
+    acted: its resolved steps run rather than being skipped for a firing run unseen."""
+    cfg = _cfg(tmp_path, _reflexes(_reflex("r", "A", "delay: 2m", BOTH)))
+    runs = simulate(cfg, [_ep(_alert(), T0, T0 + 30 * M, begun_before=True)], END)
+    assert [(r.trigger, r.state) for r in runs] == [(Trigger.RESOLVED, RAN)]

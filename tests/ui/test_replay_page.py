@@ -67,11 +67,15 @@ def test_the_page_charts_each_reflex_before_and_after(
         str(page_file),
     )
     assert done.returncode == 0, done.stderr
+    # The UI's stylesheet is inlined as it is: quotes escaped would break its rules.
+    assert "&#34;" not in page_file.read_text().split("</style>")[0]
     context = browser.new_context()
     try:
         page = context.new_page()
         page.goto(page_file.as_uri())
         expect(page.locator("h1")).to_contain_text("What the reflexes would have done")
+        font = page.evaluate("getComputedStyle(document.body).fontFamily")
+        assert font.startswith("system-ui"), font
         dump = page.locator('section[data-reflex="dump"]')
         expect(dump.locator(".replay-change")).to_contain_text("2 → 3 runs that act (+1)")
         day = _rfc3339(_at(1, 10))[:10]

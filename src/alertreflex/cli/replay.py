@@ -76,8 +76,8 @@ def register(sub: Any) -> None:
         "--interval",
         type=_duration,
         metavar="DURATION",
-        help="the rule evaluation interval (default: the samples' smallest spacing); "
-        "an alert silent for more than two intervals has resolved",
+        help="the rule evaluation interval (default: each alert's smallest sample "
+        "spacing); an alert silent for more than two intervals has resolved",
     )
     p.add_argument(
         "--external-labels",
@@ -176,18 +176,26 @@ def run(args: argparse.Namespace) -> int:
     if args.repo is not None and args.after is None:
         print("alertreflex replay: --repo needs --after (and --before to compare)", file=sys.stderr)
         return USAGE
-    if (args.start is None) != (args.end is None) or (args.since and args.start is not None):
+    since = args.since
+    if (args.start is None) != (args.end is None) or (since is not None and args.start is not None):
         print("alertreflex replay: give --since, or both --from and --to", file=sys.stderr)
         return USAGE
-    if args.start is None and (args.since or args.prometheus):
-        args.end = time.time()
-        args.start = args.end - (args.since or 7 * 86400.0)
+    if since is not None and since <= 0:
+        print("alertreflex replay: --since must be more than 0s", file=sys.stderr)
+        return USAGE
+    now = time.time()
+    if args.start is None and (since is not None or args.prometheus):
+        args.end = now
+        args.start = now - (since or 7 * 86400.0)
+    elif args.end is not None and args.end > now and args.prometheus:
+        # History stops now: alerts firing now have not resolved, whatever --to says.
+        args.end = now
     if args.interval is not None and args.interval <= 0:
         print("alertreflex replay: --interval must be more than 0s", file=sys.stderr)
         return USAGE
     try:
         tz = ZoneInfo(args.tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a zone directory
         print(f"alertreflex replay: --tz: unknown time zone {args.tz!r}", file=sys.stderr)
         return USAGE
     types = load_action_types()
@@ -263,3 +271,7 @@ def _from_file(
             return episodes_from_notifications(f, name, start=start, end=end)
     except OSError as exc:
         raise HistoryError(f"cannot read {name}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise HistoryError(
+            f"{name} is not text (a compressed export? decompress it first)"
+        ) from None

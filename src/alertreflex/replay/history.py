@@ -53,36 +53,36 @@ def episodes_from_samples(
     interval: float | None = None,
 ) -> list[Episode]:
     """Cut each series' sample times into episodes (see the module). ``interval``:
-    the rule evaluation interval, by default the smallest spacing of the samples."""
-    spacing = interval or _spacing(samples)
-    gap = 2 * spacing
+    the rule evaluation interval; by default each series' own smallest spacing (rule
+    groups evaluate at different intervals), or for a series of lone samples the
+    smallest spacing of all."""
+    ordered = {key: sorted(set(times)) for key, times in samples.items()}
+    own = {key: _spacing(times) for key, times in ordered.items()}
+    common = min((x for x in own.values() if x != math.inf), default=DEFAULT_INTERVAL)
     out = []
-    for key, times in samples.items():
+    for key, times in ordered.items():
+        spacing = interval or (own[key] if own[key] != math.inf else common)
+        gap = 2 * spacing
+        # Already firing when the range began: sampled within an interval of its start.
+        slack = 1.5 * spacing
         labels = dict(key)
         fp = fingerprint(labels)
-        ordered = sorted(set(times))
-        first = prev = ordered[0]
-        for t in ordered[1:]:
+        first = prev = times[0]
+        for t in times[1:]:
             if t - prev > gap:
-                out.append(Episode(labels, fp, first, prev + spacing, first <= start + gap))
+                out.append(Episode(labels, fp, first, prev + spacing, first - start <= slack))
                 first = t
             prev = t
-        ongoing = prev >= end - gap
-        ends = None if ongoing else prev + spacing
-        out.append(Episode(labels, fp, first, ends, first <= start + gap))
+        ends = None if prev >= end - gap else prev + spacing
+        out.append(Episode(labels, fp, first, ends, first - start <= slack))
     out.sort(key=lambda e: (e.start, e.fingerprint))
     return out
 
 
-def _spacing(samples: Mapping[Any, Iterable[float]]) -> float:
-    """The usual time between two samples of a series: the rule evaluation interval."""
-    smallest = math.inf
-    for times in samples.values():
-        ordered = sorted(set(times))
-        for a, b in itertools.pairwise(ordered):
-            if b - a > 0:
-                smallest = min(smallest, b - a)
-    return smallest if smallest != math.inf else DEFAULT_INTERVAL
+def _spacing(ordered: list[float]) -> float:
+    """The smallest time between two samples of a series (its rule group's evaluation
+    interval: a missed evaluation only widens one gap); inf for a lone sample."""
+    return min((b - a for a, b in itertools.pairwise(ordered)), default=math.inf)
 
 
 class Prometheus:
@@ -166,7 +166,9 @@ class Prometheus:
 
 def _matrix(data: Any, url: str) -> list[dict[str, Any]]:
     if not isinstance(data, dict) or data.get("resultType") != "matrix":
-        raise HistoryError(f"Prometheus at {url} answered a range query without a matrix")
+        raise HistoryError(
+            f"Prometheus at {url} answered a range selector's query without a matrix"
+        )
     result = data.get("result") or []
     if not isinstance(result, list):
         raise HistoryError(f"Prometheus at {url} answered a malformed matrix")
@@ -198,6 +200,17 @@ def _sample_times(series: Mapping[str, Any], url: str) -> list[float]:
                 f"malformed point {point!r} in a series from {url}: {labels}"
             ) from None
     return times
+
+
+REPEAT_AFTER = 3600.0  # a first notification this long after startsAt is a repeat
+
+
+def _repeated_from_before(began: float, lo: float, received: float) -> bool:
+    """Whether the first notification of an episode in the range repeats one sent
+    before it: the alert started before the range, and long before this notification
+    (more than Alertmanager's group_wait and a rule's ``for`` take, less than its
+    repeat_interval)."""
+    return began < lo and received - began > REPEAT_AFTER
 
 
 def _iso(t: float) -> str:
@@ -255,14 +268,22 @@ def episodes_from_notifications(
             if key in ended:
                 continue
             if a.status == "firing":
+                if key not in firing and _repeated_from_before(a.startsAt.timestamp(), lo, at):
+                    # A repeat (repeat_interval) of an alert that fired before the range:
+                    # its firing runs were made then; its resolution still counts.
+                    firing[key] = (dict(a.labels), -math.inf)
                 firing.setdefault(key, (dict(a.labels), at))
                 continue
             ended.add(key)
             if key in firing:
                 labels, began = firing.pop(key)
-                out.append(Episode(labels, a.fingerprint, began, at))
+                before = began == -math.inf
+                out.append(Episode(labels, a.fingerprint, lo if before else began, at, before))
             else:  # fired before the range (or before the export): only its resolution
                 out.append(Episode(dict(a.labels), a.fingerprint, lo, at, begun_before=True))
-    out.extend(Episode(labels, key[0], began, None) for key, (labels, began) in firing.items())
+    out.extend(
+        Episode(labels, key[0], lo if began == -math.inf else began, None, began == -math.inf)
+        for key, (labels, began) in firing.items()
+    )
     out.sort(key=lambda e: (e.start, e.fingerprint))
     return out, lo, hi

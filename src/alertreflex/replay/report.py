@@ -163,7 +163,7 @@ def _assumed(a: Mapping[str, Any]) -> str:
 
 def _counts(r: Mapping[str, Any]) -> str:
     if not r["runs"]:
-        return "no run (no episode matched it)"
+        return "no run"
     out = [f"{r['acted']} run(s) would act"]
     if r["acted"]:
         out[-1] += f" ({r['firing']} firing, {r['resolved']} resolved; {r['at_night']} at night)"

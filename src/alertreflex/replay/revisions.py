@@ -27,7 +27,16 @@ def config_at(
     operator_config: str | None = None,
     label: str = "team",
 ) -> tuple[str, Config]:
-    """(the commit ``ref`` names, the config alertreflex would run after syncing it)."""
+    """(the commit ``ref`` names, the config alertreflex would run after syncing it).
+    With ``operator_config``, its ownership label is the one that counts."""
+    if operator_config:
+        try:
+            own = load_config(
+                operator_config, params_models(load_action_types()), read_secrets=False
+            )
+        except ConfigError as exc:
+            raise RevisionError(f"invalid config {operator_config}:\n{exc}") from None
+        label = own.settings.ownership_label
     try:
         source = GitSource(repo, ref, cache_dir)
         commit = source.fetch()
@@ -46,7 +55,7 @@ def config_at(
                 operator_files=[operator_config] if operator_config else [],
             )
         except InvalidRevision as exc:
-            raise RevisionError(str(exc)) from None
+            raise RevisionError(f"{ref}: {exc}") from None
         teams = Path(work) / "teams.yml"
         teams.write_text(bundle.reflexes)
         files = [operator_config, str(teams)] if operator_config else [str(teams)]

@@ -69,7 +69,6 @@ class SimRun:
     category: str = ""  # why it was skipped (the engine's skip reasons)
     reason: str = ""
     started: float | None = None
-    superseded: bool = False  # a resolved run cancelled by a flap
 
     @property
     def acted(self) -> bool:
@@ -143,7 +142,7 @@ class Simulation:
             if reflex.resolve_delay > 0:
                 waiting = self._waiting_resolved.pop((reflex.name, ep.fingerprint), None)
                 if waiting is not None and not waiting.state:
-                    waiting.superseded, waiting.due = True, now  # decided now, not when due
+                    waiting.due = now  # decided now, not when due
                     _skip(waiting, "flap", "flap: fired again within resolve_delay")
                 since = now - reflex.resolve_delay
                 if any(s != ep.start and r > since for s, r in self._resolved_seen[ep.fingerprint]):
@@ -191,7 +190,9 @@ class Simulation:
                 run.state = AWAITING
                 run.reason = "awaiting approval (replay assumes none is given)"
                 return
-        elif reflex.delay > 0 or reflex.approval_required:
+        elif (reflex.delay > 0 or reflex.approval_required) and not ep.begun_before:
+            # (An episode that began before the range had its firing run then: assumed
+            # to have acted.)
             fired = self._firing.get((reflex.name, ep.fingerprint, ep.start))
             if fired is None or not fired.acted:
                 # A firing run not decided yet is queued (the runner's word), not "".
@@ -231,8 +232,7 @@ class Simulation:
         """A slot of reflex ``name`` is free: its next blocked run lines up again."""
         blocked = self._blocked.get(name)
         if blocked:
-            nxt = blocked.popleft()
-            heapq.heappush(self._ready, (nxt.due, next(self._seq), nxt))
+            self._line_up(blocked.popleft())
 
     def _start(self, run: SimRun, reflex: Reflex, now: float) -> None:
         # The runner decides a run's policies when it starts, not when it became due: a
