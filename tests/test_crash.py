@@ -66,6 +66,12 @@ reflexes:
 
     restarted = make_server(config, db=srv.db)
     runs = restarted.wait_runs(len(acked), timeout=90)
+    # Runs stored but not acknowledged (the kill fell between the commit and the
+    # answer) resume too: wait until every run has ended before looking at them all.
+    deadline = time.monotonic() + 90
+    while any(r["state"] in ("queued", "running", "interrupted") for r in restarted.runs()):
+        assert time.monotonic() < deadline, "runs still unfinished after 90 s"
+        time.sleep(0.1)
     by_fp = {r["fingerprint"]: r for r in runs}
     assert acked <= set(by_fp), f"lost: {acked - set(by_fp)}"
 
