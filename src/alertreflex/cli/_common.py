@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from alertreflex.defaults import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
     import httpx
@@ -70,3 +73,29 @@ def auth_headers() -> dict[str, str]:
     environment (kept out of argv, where ps would show it)."""
     token = os.environ.get(TOKEN_ENV, "").strip()
     return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def rfc3339(text: str) -> datetime:
+    """An argparse type: an RFC 3339 time with its zone (a bare time is ambiguous:
+    time windows are read in each interval's own zone)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time such as 2026-11-28T23:30:00+01:00"
+        ) from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone, e.g. +01:00 or Z")
+    return when
+
+
+def add_storage_option(p: argparse.ArgumentParser) -> None:
+    """``--storage``, read as serve reads it: one variable configures every command
+    in a container."""
+    p.add_argument(
+        "--storage",
+        default=os.environ.get("ALERTREFLEX_STORAGE") or DEFAULT_STORAGE,
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://USER@HOST/DB (default $ALERTREFLEX_STORAGE, "
+        f"else {DEFAULT_STORAGE})",
+    )

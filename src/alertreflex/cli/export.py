@@ -6,14 +6,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from alertreflex.cli._common import FAILED, OK, USAGE, add_command
-from alertreflex.defaults import DEFAULT_STORAGE
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command, add_storage_option
 
 PAGE = 500
 
@@ -28,13 +26,7 @@ def register(sub: Any) -> None:
         "alertreflex export-notifications --storage sqlite:///var/lib/alertreflex/"
         "alertreflex.db --since 7d > notifications.jsonl",
     )
-    p.add_argument(
-        "--storage",
-        default=os.environ.get("ALERTREFLEX_STORAGE") or DEFAULT_STORAGE,
-        metavar="URL",
-        help="sqlite:///PATH or postgresql://USER@HOST/DB (default $ALERTREFLEX_STORAGE, "
-        f"else {DEFAULT_STORAGE})",
-    )
+    add_storage_option(p)
     p.add_argument(
         "--since", metavar="DURATION", help="this long until now (default: everything kept)"
     )

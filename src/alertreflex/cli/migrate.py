@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from typing import Any
 
-from alertreflex.cli._common import FAILED, OK, USAGE, add_command
-from alertreflex.defaults import DEFAULT_STORAGE
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command, add_storage_option
 
 
 def register(sub: Any) -> None:
@@ -26,14 +24,7 @@ def register(sub: Any) -> None:
         "PostgreSQL: serve refuses a schema it does not know.",
         "alertreflex migrate --storage postgresql://alertreflex@db.example/alertreflex",
     )
-    p.add_argument(
-        "--storage",
-        # As serve reads it: one variable configures both in a container.
-        default=os.environ.get("ALERTREFLEX_STORAGE") or DEFAULT_STORAGE,
-        metavar="URL",
-        help="sqlite:///PATH or postgresql://USER@HOST/DB (default $ALERTREFLEX_STORAGE, "
-        f"else {DEFAULT_STORAGE})",
-    )
+    add_storage_option(p)
     p.add_argument(
         "--check",
         action="store_true",

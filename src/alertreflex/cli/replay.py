@@ -7,11 +7,10 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alertreflex.cli._common import FAILED, OK, USAGE, add_command
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command, rfc3339
 
 if TYPE_CHECKING:
     from alertreflex.config.loader import Config
@@ -142,15 +141,7 @@ def _rate(text: str) -> float:
 
 
 def _timestamp(text: str) -> float:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 time such as 2026-11-28T23:30:00Z"
-        ) from None
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone, e.g. +01:00 or Z")
-    return when.timestamp()
+    return rfc3339(text).timestamp()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alertreflex.cli._common import FAILED, OK, USAGE, add_command
+from alertreflex.cli._common import FAILED, OK, USAGE, add_command, rfc3339
 
 if TYPE_CHECKING:
     import httpx
@@ -68,7 +68,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--at",
         metavar="TIME",
-        type=_timestamp,
+        type=rfc3339,
         help="with --explain: evaluate time windows and the cooldown at this RFC 3339 "
         "time, e.g. 2026-11-28T23:30:00+01:00 (default: now)",
     )
@@ -80,19 +80,6 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 time such as 2026-11-28T23:30:00+01:00"
-        ) from None
-    if when.tzinfo is None:
-        # Time windows are read in each interval's own zone: a bare time is ambiguous.
-        raise argparse.ArgumentTypeError(f"{text!r} needs a time zone, e.g. +01:00 or Z")
-    return when
 
 
 def run(args: argparse.Namespace) -> int:
