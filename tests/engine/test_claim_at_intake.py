@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from alertreflex.core.fingerprint import fingerprint
-from alertreflex.core.models import Trigger
 from alertreflex.engine.dispatcher import Dispatcher, QueuedRun
+from tests.engine.test_dispatcher import _run as queued_run
 from tests.payloads import alert, notification
 from tests.tmpfs import fill, small_tmpfs
 
@@ -165,18 +166,8 @@ reflexes:
 
 
 def _run(name: str, reflex: str) -> QueuedRun:
-    return QueuedRun(
-        id=name,
-        reflex=reflex,
-        team="t",
-        trigger=Trigger.FIRING,
-        fingerprint=name,
-        starts_at="2026-12-06T00:00:00Z",
-        context={},
-        not_before=0.0,
-        accepted_at=time.time(),
-        claimed=True,
-    )
+    """A run as the engine hands it over once stored claimed."""
+    return replace(queued_run(name, reflex, time.time()), claimed=True)
 
 
 async def test_a_reserved_slot_counts_until_it_is_used_or_given_back() -> None:

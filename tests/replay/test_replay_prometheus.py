@@ -234,16 +234,23 @@ PIZZA = """\
 """
 
 
-def test_two_commits_of_an_ownership_repository(prometheus: str, tmp_path: Path) -> None:
-    """The change drops dump's cooldown and adds pizza: one thread dump more (the
-    one the cooldown held back) and one pizza; the before and after revisions are a
-    branch and a commit of a real git repository, with the operator's config beside."""
+def change_repo(tmp_path: Path) -> tuple[Repo, str]:
+    """An ownership repository whose branch ``change`` drops dump's cooldown and adds
+    pizza, on ``main`` with the cooldown; and main's commit."""
     repo = Repo(tmp_path / "repo")
     repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="1h"))
     before = repo.commit("dump with a cooldown")
     repo.git("checkout", "--quiet", "-b", "change")
     repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="0s") + PIZZA)
     repo.commit("no cooldown; pizza")
+    return repo, before
+
+
+def test_two_commits_of_an_ownership_repository(prometheus: str, tmp_path: Path) -> None:
+    """The change drops dump's cooldown and adds pizza: one thread dump more (the
+    one the cooldown held back) and one pizza; the before and after revisions are a
+    branch and a commit of a real git repository, with the operator's config beside."""
+    repo, before = change_repo(tmp_path)
     operator = tmp_path / "operator.yml"
     operator.write_text(OPERATOR)
 
@@ -325,12 +332,7 @@ def test_sync_check_replays_the_pull_request(prometheus: str, tmp_path: Path) ->
     """`sync --check --replay` checks the branch, then replays it against the target
     branch and writes the Markdown a CI job posts. The history here is older than
     the last 7 days' start, so the range is wide enough to hold it."""
-    repo = Repo(tmp_path / "repo")
-    repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="1h"))
-    repo.commit("dump with a cooldown")
-    repo.git("checkout", "--quiet", "-b", "change")
-    repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="0s") + PIZZA)
-    repo.commit("no cooldown; pizza")
+    repo, _ = change_repo(tmp_path)
     summary = tmp_path / "replay.md"
     since = f"{int((time.time() - WEEK_START) // DAY) + 1}d"
     done = run_cli(

@@ -13,16 +13,14 @@ from playwright.sync_api import Browser, expect
 from tests.conftest import run_cli
 from tests.replay.history import prometheus_with
 from tests.replay.test_replay_prometheus import (
-    DUMP,
     HISTORY,
     OPERATOR,
-    PIZZA,
     WEEK_END,
     WEEK_START,
     _at,
     _rfc3339,
+    change_repo,
 )
-from tests.sync.conftest import Repo
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +34,7 @@ def test_the_page_charts_each_reflex_before_and_after(
 ) -> None:
     """Per reflex a bar per day and revision: dump's day holds 2 runs before (one
     skipped by the cooldown) and 3 after; pizza is new. Hovering tells the figures."""
-    repo = Repo(tmp_path / "repo")
-    repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="1h"))
-    repo.commit("dump with a cooldown")
-    repo.git("checkout", "--quiet", "-b", "change")
-    repo.write("teams/shop/shop.reflexes.yml", DUMP.format(cooldown="0s") + PIZZA)
-    repo.commit("no cooldown; pizza")
+    repo, _ = change_repo(tmp_path)
     operator = tmp_path / "operator.yml"
     operator.write_text(OPERATOR)
     page_file = tmp_path / "replay.html"
